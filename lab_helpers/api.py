@@ -1,0 +1,63 @@
+"""The helper API both targets implement: the verbs a notebook uses, nothing target-specific.
+
+Objects are plain dicts shaped like Kubernetes objects (apiVersion/kind/metadata/spec/status).
+Kinds are given as the Kubernetes kind (``"InferenceService"``), names without namespace;
+``namespace=None`` means the lab's default namespace.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Iterable
+
+Source = str | Path | dict[str, Any] | Iterable[dict[str, Any]]
+
+
+class Lab(ABC):
+    target: str
+    namespace: str
+
+    @abstractmethod
+    def apply(self, source: Source, variables: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Validate every document first, then apply all in order; nothing is applied if one is invalid.
+
+        `source` is a YAML file, a folder of YAML files, a YAML string, a dict or a list of dicts.
+        ``${VAR}`` placeholders are filled from `variables` (then the environment). Returns the
+        applied objects as stored.
+        """
+
+    @abstractmethod
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """Raises NotFound."""
+
+    @abstractmethod
+    def list(self, kind: str, namespace: str | None = None,
+             labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        ...
+
+    @abstractmethod
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> None:
+        """Idempotent: deleting a missing object is not an error."""
+
+    @abstractmethod
+    def events(self, kind: str, name: str, namespace: str | None = None,
+               children: bool = True) -> list[dict[str, Any]]:
+        """Events of the object (and of the objects it owns, if `children`), oldest first."""
+
+    @abstractmethod
+    def wait_for(self, kind: str, name: str, condition: str = "Ready", namespace: str | None = None,
+                 timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until `condition` is True; on timeout raise NotReady with a Diagnosis."""
+
+    def wait_ready(self, kind: str, name: str, namespace: str | None = None,
+                   timeout: float = 120.0) -> dict[str, Any]:
+        return self.wait_for(kind, name, "Ready", namespace=namespace, timeout=timeout)
+
+    @abstractmethod
+    def endpoint(self, name: str, namespace: str | None = None) -> tuple[str, str]:
+        """(base URL to send requests to, Host header) for an InferenceService."""
+
+    @abstractmethod
+    def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2",
+              model: str | None = None, namespace: str | None = None) -> dict[str, Any]:
+        """POST an inference request through the ingress; raises on a non-2xx answer."""

@@ -1,0 +1,73 @@
+"""One diagnosis shape for both targets: why an object is not Ready and which runbook fixes it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Reason (KServe modelStatus / condition / pod state) -> runbook path relative to the repo root.
+RUNBOOKS: dict[str, str] = {
+    "ModelLoadFailed": "runbooks/model-load-failed.md",
+    "NoSupportingRuntime": "runbooks/no-supporting-runtime.md",
+    "RuntimeNotRecognized": "runbooks/runtime-not-recognized.md",
+    "RuntimeDisabled": "runbooks/runtime-not-recognized.md",
+    "InvalidPredictorSpec": "runbooks/invalid-predictor-spec.md",
+    "OOMKilled": "runbooks/oom-killed.md",
+    "CrashLoopBackOff": "runbooks/model-load-failed.md",
+    "DependencyNotReady": "runbooks/install-not-ready.md",
+    "InstallFailed": "runbooks/install-not-ready.md",
+}
+DEFAULT_RUNBOOK = "runbooks/service-not-ready.md"
+
+
+@dataclass
+class Diagnosis:
+    kind: str
+    name: str
+    namespace: str | None
+    reason: str
+    message: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    runbook: str = DEFAULT_RUNBOOK
+
+    def __str__(self) -> str:
+        ref = f"{self.kind} {self.namespace + '/' if self.namespace else ''}{self.name}"
+        lines = [f"{ref} is not Ready: {self.reason}: {self.message}"]
+        if self.events:
+            lines.append("last events:")
+            lines += [f"  {e.get('type', 'Normal')} {e.get('reason', '')} {e.get('involvedObject', {}).get('kind', '')}/"
+                      f"{e.get('involvedObject', {}).get('name', '')}: {e.get('message', '')}" for e in self.events]
+        lines.append(f"runbook: {self.runbook}")
+        return "\n".join(lines)
+
+
+def _false_condition(status: dict[str, Any]) -> dict[str, Any] | None:
+    conditions = status.get("conditions") or []
+    for wanted in ("PredictorReady", "IngressReady", "Ready"):
+        for c in conditions:
+            if c.get("type") == wanted and c.get("status") != "True":
+                return c
+    return next((c for c in conditions if c.get("status") != "True"), None)
+
+
+def diagnose(obj: dict[str, Any], events: list[dict[str, Any]], last: int = 5) -> Diagnosis:
+    """Read the most specific failure from an object's status (modelStatus first, then conditions)."""
+    meta = obj.get("metadata", {})
+    status = obj.get("status") or {}
+    failure = (status.get("modelStatus") or {}).get("lastFailureInfo") or {}
+    if failure.get("reason"):
+        reason, message = failure["reason"], failure.get("message", "")
+        if failure.get("exitCode") == 137 or "OOMKilled" in message:
+            runbook = RUNBOOKS["OOMKilled"]
+        else:
+            runbook = RUNBOOKS.get(reason, DEFAULT_RUNBOOK)
+    else:
+        cond = _false_condition(status)
+        if cond:
+            reason, message = cond.get("reason") or f"{cond.get('type')}NotTrue", cond.get("message", "")
+        else:
+            reason, message = "NotReady", "no status reported yet (is the controller for this kind installed?)"
+        runbook = RUNBOOKS.get(reason, DEFAULT_RUNBOOK)
+    return Diagnosis(
+        kind=obj.get("kind", "?"), name=meta.get("name", "?"), namespace=meta.get("namespace"),
+        reason=reason, message=message, events=events[-last:], runbook=runbook,
+    )
