@@ -1,0 +1,278 @@
+"""The local target's gateway: one aiohttp process that routes by Host like the KServe ingress.
+
+Per request: Host -> route -> revision (by weight) -> filters (network policy, scale-from-zero
+hold) -> ready backend -> forward over a pooled keep-alive connection -> answer -> observers
+(inference log, request metrics). Overload and bad input are answered here with JSON errors and
+Retry-After, so neither a slow backend nor a huge body costs unbounded memory.
+
+It runs inside the caller's event loop (the control-plane daemon); run that loop on uvloop.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from .routes import Backend, NoReadyBackend, RouteTable, RouteTarget, UnknownHost, normalize_host
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded; the
+# lengths are recomputed by whichever side writes the body.
+_HOP_BY_HOP = frozenset(
+    name.lower()
+    for name in (
+        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
+        "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length",
+    )
+)
+_GATEWAY_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One answered request as observers see it, after the response went out.
+
+    `backend` is None when the gateway answered itself (a filter, no ready backend, overload, too
+    large, backend unreachable); `response_body` is None when the response was streamed through
+    instead of buffered (no Content-Length, or larger than the body cap).
+    """
+
+    request_id: str
+    host: str
+    method: str
+    path_qs: str
+    remote: str | None
+    request_headers: CIMultiDictProxy[str]
+    request_body: bytes
+    target: RouteTarget
+    backend: Backend | None
+    status: int
+    duration_s: float
+    response_body: bytes | None
+
+
+Filter = Callable[[web.BaseRequest, RouteTarget], Awaitable[web.StreamResponse | None]]
+"""Runs before forwarding; may wait (hold), return a response to answer instead (e.g. 403), or None."""
+
+Observer = Callable[[Exchange], None]
+"""Called after every request that reached a route; must not block (hand work to a queue)."""
+
+
+def _error(status: int, message: str, *, retry_after: int | None = None, request_id: str | None = None) -> web.Response:
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if request_id is not None:
+        headers["x-request-id"] = request_id
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+class Gateway:
+    """Host-routing reverse proxy over a RouteTable that the control plane replaces at will."""
+
+    def __init__(
+        self,
+        table: RouteTable,
+        *,
+        filters: list[Filter] | None = None,
+        observers: list[Observer] | None = None,
+        max_body_bytes: int = 10 * MiB,
+        max_in_flight_per_route: int = 256,
+        connect_timeout_s: float = 5.0,
+        upstream_timeout_s: float = 300.0,
+        connection_limit: int = 1024,
+    ):
+        self.table = table
+        self.filters: list[Filter] = list(filters or [])
+        self.observers: list[Observer] = list(observers or [])
+        self.max_body_bytes = max_body_bytes
+        self.max_in_flight_per_route = max_in_flight_per_route
+        self._timeout = aiohttp.ClientTimeout(total=upstream_timeout_s, sock_connect=connect_timeout_s)
+        self._connection_limit = connection_limit
+        self._in_flight: dict[str, int] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.ServerRunner | None = None
+        self.port: int | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on host:port (port 0 = a free one) and return the port."""
+        if self._runner is not None:
+            raise RuntimeError(f"Gateway already listening on port {self.port}")
+        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+        except OSError as exc:
+            listener.close()
+            raise OSError(exc.errno, f"gateway cannot listen on {host}:{port}: {exc.strerror}") from exc
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._connection_limit, keepalive_timeout=15),
+            timeout=self._timeout,
+            auto_decompress=False,  # bodies pass through byte for byte, Content-Encoding intact
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        server = web.Server(self._handle, access_log=None, auto_decompress=False)
+        self._runner = web.ServerRunner(server)
+        await self._runner.setup()
+        await web.SockSite(self._runner, listener).start()
+        self.port = listener.getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening, finish in-flight requests, close pooled backend connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self.port = None
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        host = normalize_host(request.host)
+        if host in _GATEWAY_HOSTS:
+            if request.path == "/healthz":
+                return web.json_response({"status": "ok", "routes": len(self.table.routes())})
+            return _error(404, f"no route for host {host}")
+        try:
+            target = self.table.pick_target(host)
+        except UnknownHost as exc:
+            return _error(404, str(exc))
+        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        in_flight = self._in_flight.get(host, 0)
+        if in_flight >= self.max_in_flight_per_route:
+            response = _error(
+                503, f"host {host} has {in_flight} requests in flight (limit {self.max_in_flight_per_route})",
+                retry_after=1, request_id=request_id,
+            )
+            return await self._finish(request, response, started, host, request_id, target, None, b"", None)
+        self._in_flight[host] = in_flight + 1
+        try:
+            return await self._route(request, started, host, request_id, target)
+        finally:
+            self._in_flight[host] -= 1
+
+    async def _route(
+        self, request: web.BaseRequest, started: float, host: str, request_id: str, target: RouteTarget
+    ) -> web.StreamResponse:
+        body = await self._read_body(request)
+        if body is None:
+            response = _error(
+                413, f"request body larger than {self.max_body_bytes} bytes", request_id=request_id
+            )
+            return await self._finish(request, response, started, host, request_id, target, None, b"", None)
+        for run_filter in self.filters:
+            response = await run_filter(request, target)
+            if response is not None:
+                return await self._finish(request, response, started, host, request_id, target, None, body, None)
+        try:
+            backend = self.table.pick_backend(host, target)
+        except (NoReadyBackend, UnknownHost) as exc:
+            response = _error(503, str(exc), retry_after=1, request_id=request_id)
+            return await self._finish(request, response, started, host, request_id, target, None, body, None)
+        return await self._forward(request, started, host, request_id, target, backend, body)
+
+    async def _read_body(self, request: web.BaseRequest) -> bytes | None:
+        """The whole request body, or None when it is over the cap (nothing is sent upstream then)."""
+        length = request.content_length
+        if length is not None:
+            return None if length > self.max_body_bytes else await request.content.readexactly(length)
+        if not request.body_exists:
+            return b""
+        chunks, size = [], 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _forward(
+        self, request: web.BaseRequest, started: float, host: str, request_id: str,
+        target: RouteTarget, backend: Backend, body: bytes,
+    ) -> web.StreamResponse:
+        assert self._session is not None, "Gateway.start() was not awaited"
+        headers = CIMultiDict(
+            (name, value) for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP
+        )
+        headers["x-request-id"] = request_id
+        forwarded_for = headers.get("X-Forwarded-For")
+        remote = request.remote or ""
+        headers["X-Forwarded-For"] = f"{forwarded_for}, {remote}" if forwarded_for else remote
+        url = URL(backend.url + request.raw_path, encoded=True)
+        where = f"backend {backend.url} of {target.namespace}/{target.service} revision {target.revision}"
+        try:
+            upstream = await self._session.request(
+                request.method, url, headers=headers, data=body or None, allow_redirects=False
+            )
+        except aiohttp.ClientConnectorError as exc:
+            response = _error(503, f"{where} unreachable: {exc.os_error}", retry_after=1, request_id=request_id)
+            return await self._finish(request, response, started, host, request_id, target, None, body, None)
+        except TimeoutError:
+            response = _error(504, f"{where} did not answer in time", request_id=request_id)
+            return await self._finish(request, response, started, host, request_id, target, None, body, None)
+        except aiohttp.ClientError as exc:
+            response = _error(502, f"{where} failed: {exc!r}", request_id=request_id)
+            return await self._finish(request, response, started, host, request_id, target, None, body, None)
+        async with upstream:
+            response_headers = CIMultiDict(
+                (name, value) for name, value in upstream.headers.items() if name.lower() not in _HOP_BY_HOP
+            )
+            response_headers.setdefault("x-request-id", request_id)
+            length = upstream.content_length
+            if length is not None and length <= self.max_body_bytes:
+                try:
+                    response_body = await upstream.read()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    response = _error(502, f"{where} broke off its response: {exc!r}", request_id=request_id)
+                    return await self._finish(request, response, started, host, request_id, target, None, body, None)
+                response = web.Response(
+                    status=upstream.status, reason=upstream.reason, headers=response_headers, body=response_body
+                )
+                return await self._finish(
+                    request, response, started, host, request_id, target, backend, body, response_body
+                )
+            # Unknown or large length: stream it through. Status and headers are already on the wire
+            # when a chunk arrives, so a backend failure mid-body can only cut the connection.
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=response_headers)
+            if length is not None:
+                response.content_length = length
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            return await self._finish(request, response, started, host, request_id, target, backend, body, None)
+
+    async def _finish(
+        self, request: web.BaseRequest, response: web.StreamResponse, started: float, host: str, request_id: str,
+        target: RouteTarget, backend: Backend | None, request_body: bytes, response_body: bytes | None,
+    ) -> web.StreamResponse:
+        """Send the response, then tell the observers (their cost is not on the caller's latency)."""
+        if not response.prepared:
+            await response.prepare(request)
+        await response.write_eof()
+        if self.observers:
+            exchange = Exchange(
+                request_id=request_id, host=host, method=request.method, path_qs=request.raw_path,
+                remote=request.remote, request_headers=request.headers, request_body=request_body,
+                target=target, backend=backend, status=response.status,
+                duration_s=time.perf_counter() - started, response_body=response_body,
+            )
+            for observe in self.observers:
+                try:
+                    observe(exchange)
+                except Exception:  # an observer's bug must not fail the request that was already answered
+                    log.exception("gateway observer %r failed for request %s", observe, request_id)
+        return response

@@ -1,0 +1,114 @@
+"""`connect("local")`: the helper API over the local control plane's HTTP API."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from ..api import Lab, Source
+from ..diagnosis import condition_summary, diagnose
+from ..errors import LabError, ManifestError, NotFound, NotReady
+from ..inference import checked_json, infer_path, post
+from ..manifests import is_cluster_scoped, load_documents
+from ..paths import lab_home
+from .control import ensure_daemon
+
+POLL_SECONDS = 0.25
+
+
+class LocalLab(Lab):
+    target = "local"
+
+    def __init__(self, namespace: str = "lab", home: Path | None = None):
+        self.namespace = namespace
+        self.home = home or lab_home()
+        self._connect()
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+
+    def _connect(self) -> None:
+        info = ensure_daemon(self.home)
+        token = (self.home / "token").read_text().strip()
+        self.gateway_url = f"http://127.0.0.1:{info['gateway_port']}"
+        self._http = httpx.Client(base_url=f"http://127.0.0.1:{info['api_port']}", timeout=30.0,
+                                  headers={"Authorization": f"Bearer {token}"})
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One API call; if the daemon died, start it again (its store has every object) and retry once."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError:
+            self._connect()
+            response = self._http.request(method, path, **kwargs)
+        body = response.json()
+        if response.status_code == 404:
+            raise NotFound(body["error"])
+        if response.status_code == 422:
+            raise ManifestError(body["document"], body["path"], body["expected"])
+        if not response.is_success:
+            raise LabError(body.get("error", response.text))
+        return body
+
+    def _ns(self, kind: str, namespace: str | None) -> str:
+        return "_" if is_cluster_scoped(kind) else (namespace or self.namespace)
+
+    def apply(self, source: Source, variables: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        docs = load_documents(source, variables, namespace=self.namespace)
+        payload = {"documents": [{"object": d.obj, "origin": d.origin} for d in docs]}
+        return self._request("POST", "/apply", json=payload)["applied"]
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return self._request("GET", f"/objects/{kind}/{self._ns(kind, namespace)}/{name}")
+
+    def list(self, kind: str, namespace: str | None = None,
+             labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        params: list[tuple[str, str]] = [("label", f"{k}={v}") for k, v in (labels or {}).items()]
+        if not is_cluster_scoped(kind):
+            params.append(("namespace", namespace or self.namespace))
+        return self._request("GET", f"/objects/{kind}", params=params)["items"]
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> None:
+        self._request("DELETE", f"/objects/{kind}/{self._ns(kind, namespace)}/{name}")
+
+    def events(self, kind: str, name: str, namespace: str | None = None,
+               children: bool = True) -> list[dict[str, Any]]:
+        return self._request("GET", f"/events/{kind}/{self._ns(kind, namespace)}/{name}",
+                             params={"children": "1" if children else "0"})["items"]
+
+    def wait_for(self, kind: str, name: str, condition: str = "Ready", namespace: str | None = None,
+                 timeout: float = 120.0) -> dict[str, Any]:
+        started = time.monotonic()
+        last_line = None
+        obj: dict[str, Any] = {"kind": kind, "metadata": {"name": name, "namespace": namespace or self.namespace}}
+        while True:
+            try:
+                obj = self.get(kind, name, namespace)
+            except NotFound:
+                pass
+            conditions = (obj.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == condition and c.get("status") == "True" for c in conditions):
+                print(f"{kind} {name}: {condition} after {time.monotonic() - started:.1f} s", file=sys.stdout)
+                return obj
+            line = condition_summary(obj)
+            if line != last_line:
+                print(f"  [{time.monotonic() - started:5.1f} s] {kind} {name}: {line}", flush=True)
+                last_line = line
+            if time.monotonic() - started > timeout:
+                events = self.events(kind, name, namespace) if "uid" in obj["metadata"] else []
+                raise NotReady(diagnose(obj, events))
+            time.sleep(POLL_SECONDS)
+
+    def endpoint(self, name: str, namespace: str | None = None) -> tuple[str, str]:
+        isvc = self.get("InferenceService", name, namespace)
+        url = (isvc.get("status") or {}).get("url")
+        if not url:
+            raise LabError(f"InferenceService {name} has no status.url yet: wait for it to be Ready first")
+        return self.gateway_url, urlparse(url).hostname
+
+    def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2", model: str | None = None,
+              namespace: str | None = None) -> dict[str, Any]:
+        base, host = self.endpoint(name, namespace)
+        return checked_json(post(base, host, infer_path(model or name, protocol), payload), f"infer {name}")

@@ -1,0 +1,132 @@
+"""Start, find and stop the local control plane: `up`, `down`, `status`, and on-demand start for connect()."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from ..errors import TargetUnavailable
+from ..paths import lab_home
+from .kubelet import RUNTIME_MARKER
+
+START_TIMEOUT = 30.0
+
+
+def _alive(info: dict[str, Any]) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{info['api_port']}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def running(home: Path | None = None) -> dict[str, Any] | None:
+    """Connection info of a healthy daemon, or None."""
+    path = (home or lab_home()) / "daemon.json"
+    try:
+        info = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return info if psutil.pid_exists(info.get("pid", -1)) and _alive(info) else None
+
+
+def ensure_daemon(home: Path | None = None, timeout: float = START_TIMEOUT) -> dict[str, Any]:
+    """Reuse the running daemon or start one detached (it outlives the notebook kernel)."""
+    home = home or lab_home()
+    info = running(home)
+    if info:
+        return info
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "daemon.json").unlink(missing_ok=True)
+    log = open(home / "daemon.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "lab_helpers.local.daemon", "--home", str(home)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    print("starting the local control plane", end="", flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        info = running(home)
+        if info:
+            print(" ready", flush=True)
+            return info
+        print(".", end="", flush=True)
+        time.sleep(0.3)
+    print(flush=True)
+    last = (home / "daemon.log").read_text(errors="replace").strip().splitlines()[-5:]
+    raise TargetUnavailable("the local control plane did not start (see .lab/daemon.log; "
+                            "runbook: runbooks/local-target.md):\n" + "\n".join(last))
+
+
+def _runtime_pids(home: Path) -> list[int]:
+    """Runtime processes recorded in the store, checked to really be ours before anyone kills them."""
+    db = home / "store.sqlite"
+    if not db.exists():
+        return []
+    pids = []
+    with sqlite3.connect(str(db)) as conn:
+        for (body,) in conn.execute("SELECT body FROM objects WHERE kind='Pod'"):
+            lab = (json.loads(body).get("status") or {}).get("lab") or {}
+            try:
+                proc = psutil.Process(lab.get("pid", -1))
+                if proc.create_time() == lab.get("createTime") and RUNTIME_MARKER in " ".join(proc.cmdline()):
+                    pids.append(proc.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+                pass
+    return pids
+
+
+def up() -> int:
+    info = ensure_daemon()
+    print(f"local target up: API 127.0.0.1:{info['api_port']}, gateway http://127.0.0.1:{info['gateway_port']}")
+    return 0
+
+
+def down(home: Path | None = None) -> int:
+    """Stop the daemon (it terminates its runtimes), any runtime left from a crashed daemon, and MLflow."""
+    home = home or lab_home()
+    info = running(home)
+    if info:
+        os.kill(info["pid"], signal.SIGTERM)
+        try:
+            psutil.Process(info["pid"]).wait(timeout=20)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            os.kill(info["pid"], signal.SIGKILL)
+    for pid in _runtime_pids(home):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    from ..mlflow_server import stop_mlflow_server
+
+    stop_mlflow_server(home)
+    print("local target down")
+    return 0
+
+
+def status(home: Path | None = None) -> int:
+    home = home or lab_home()
+    info = running(home)
+    if not info:
+        print("local target: not running (start it with `python -m lab_helpers up`)")
+        return 1
+    token = (home / "token").read_text().strip()
+    state = httpx.get(f"http://127.0.0.1:{info['api_port']}/status",
+                      headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
+    print(f"local target: running (pid {state['pid']}, up {state['uptime']} s), "
+          f"gateway http://127.0.0.1:{info['gateway_port']}")
+    for kind, count in sorted(state["objects"].items()):
+        print(f"  {kind:<28} {count}")
+    for pod, phase in sorted(state["pods"].items()):
+        print(f"  pod {pod}: {phase}")
+    return 0

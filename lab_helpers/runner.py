@@ -1,0 +1,104 @@
+"""Headless execution of the notebook series with papermill: progress, named failures, HTML for review."""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from .notebook_files import series, write_clean
+from .paths import build_dir, notebooks_dir
+
+KERNEL = "python3"  # the kernel of the interpreter running papermill, i.e. the lab's venv
+
+
+@dataclass
+class NotebookFailure(Exception):
+    notebook: str
+    cell: int
+    execution_count: int | None
+    error: str
+    output: Path
+
+    def __str__(self) -> str:
+        return (f"{self.notebook} failed in cell {self.cell} (execution count {self.execution_count}): "
+                f"{self.error}\npartial output kept in {self.output}")
+
+
+def _failed_cell(nb_path: Path, exc: PapermillExecutionError) -> int:
+    """Index of the failing cell in the source notebook (papermill counts its injected cell too)."""
+    nb = nbformat.read(str(nb_path), as_version=4)
+    injected = [i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])]
+    return exc.cell_index - (1 if injected and injected[0] < exc.cell_index else 0)
+
+
+def execute(notebook: Path, output: Path, parameters: dict, cell_timeout: int) -> None:
+    """Run one notebook in its own folder (so relative paths work as in JupyterLab)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name=KERNEL,
+            cwd=str(notebook.parent), execution_timeout=cell_timeout, progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        raise NotebookFailure(notebook.name, _failed_cell(output, exc), exc.exec_count,
+                              f"{exc.ename}: {exc.evalue}", output) from None
+
+
+def render_html(executed: list[Path], site: Path) -> Path:
+    """HTML copies plus an index page, for reading the series as a portfolio."""
+    from nbconvert import HTMLExporter
+
+    site.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter()
+    links = []
+    for path in executed:
+        body, _ = exporter.from_notebook_node(nbformat.read(str(path), as_version=4))
+        (site / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
+        links.append(f'<li><a href="{path.stem}.html">{path.stem}</a></li>')
+    index = site / "index.html"
+    index.write_text("<html><body><h1>Serving Lab: executed notebooks</h1><ul>"
+                     + "".join(links) + "</ul></body></html>", encoding="utf-8")
+    return index
+
+
+def run_series(target: str = "local", only: str | None = None, start: str | None = None,
+               cell_timeout: int = 900, refresh: bool = False, out=sys.stdout) -> list[Path]:
+    """Execute the series in order; stop at the first failure, naming notebook and cell.
+
+    With `refresh`, executed outputs are written back into notebooks/ (volatile metadata stripped),
+    which is how the committed reference outputs that nbval compares against are produced.
+    """
+    books = series(only=only, start=start)
+    executed_dir = build_dir() / "executed"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    parameters = {} if refresh else {"target": target}
+    done: list[Path] = []
+    total_start = time.monotonic()
+    for i, book in enumerate(books, 1):
+        print(f"[{i}/{len(books)}] {book.name} (target={target}) ...", file=out, flush=True)
+        started = time.monotonic()
+        output = executed_dir / book.name
+        if refresh:
+            with tempfile.TemporaryDirectory() as tmp:
+                scratch = Path(tmp) / book.name
+                execute(book, scratch, parameters, cell_timeout)
+                shutil.copy(scratch, output)
+                write_clean(nbformat.read(str(scratch), as_version=4), book)
+        else:
+            execute(book, output, parameters, cell_timeout)
+        done.append(output)
+        print(f"      ok in {time.monotonic() - started:.1f} s", file=out, flush=True)
+    if done and not refresh:
+        index = render_html(done, build_dir() / "site")
+        print(f"HTML: {index.relative_to(build_dir().parent) if index.is_relative_to(build_dir().parent) else index}",
+              file=out)
+    print(f"{len(done)} notebook(s) in {time.monotonic() - total_start:.1f} s", file=out, flush=True)
+    return done
