@@ -185,8 +185,8 @@ def _from_text(text: str, label: str, lookup: _Variables) -> list[Document]:
             raise _unset(label, "", missing[0]) from error
         mark = error.problem_mark or error.context_mark
         where = f"{label}, line {mark.line + 1}, column {mark.column + 1}" if mark else label
-        problem = " ".join(part for part in (error.context, error.problem) if part)
-        raise ManifestError(where, "", f"invalid YAML: {problem}") from error
+        context = f" ({error.context})" if error.context else ""
+        raise ManifestError(where, "", f"invalid YAML: {error.problem}{context}") from error
     except yaml.YAMLError as error:
         raise ManifestError(label, "", f"invalid YAML: {error}") from error
     documents = [_document(obj, f"{label}#{index}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
+from papermill.execute import ERROR_MARKER_TAG
 
 from .notebook_files import series, write_clean
 from .paths import build_dir, notebooks_dir
@@ -31,11 +32,14 @@ class NotebookFailure(Exception):
                 f"{self.error}\npartial output kept in {self.output}")
 
 
-def _failed_cell(nb_path: Path, exc: PapermillExecutionError) -> int:
-    """Index of the failing cell in the source notebook (papermill counts its injected cell too)."""
-    nb = nbformat.read(str(nb_path), as_version=4)
-    injected = [i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])]
-    return exc.cell_index - (1 if injected and injected[0] < exc.cell_index else 0)
+def _failed_cell(executed: Path) -> int:
+    """Index, in the source notebook, of the cell that raised: skip papermill's own cells."""
+    nb = nbformat.read(str(executed), as_version=4)
+    ours = [c for c in nb.cells if not {"injected-parameters", ERROR_MARKER_TAG} & set(c.metadata.get("tags", []))]
+    for index, cell in enumerate(ours):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return index
+    return -1
 
 
 def execute(notebook: Path, output: Path, parameters: dict, cell_timeout: int) -> None:
@@ -48,7 +52,7 @@ def execute(notebook: Path, output: Path, parameters: dict, cell_timeout: int) -
             log_output=False,
         )
     except PapermillExecutionError as exc:
-        raise NotebookFailure(notebook.name, _failed_cell(output, exc), exc.exec_count,
+        raise NotebookFailure(notebook.name, _failed_cell(output), exc.exec_count,
                               f"{exc.ename}: {exc.evalue}", output) from None
 
 
@@ -70,12 +74,13 @@ def render_html(executed: list[Path], site: Path) -> Path:
 
 
 def run_series(target: str = "local", only: str | None = None, start: str | None = None,
-               cell_timeout: int = 900, refresh: bool = False, out=sys.stdout) -> list[Path]:
+               cell_timeout: int = 900, refresh: bool = False, out=None) -> list[Path]:
     """Execute the series in order; stop at the first failure, naming notebook and cell.
 
     With `refresh`, executed outputs are written back into notebooks/ (volatile metadata stripped),
     which is how the committed reference outputs that nbval compares against are produced.
     """
+    out = out or sys.stdout
     books = series(only=only, start=start)
     executed_dir = build_dir() / "executed"
     executed_dir.mkdir(parents=True, exist_ok=True)

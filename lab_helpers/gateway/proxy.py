@@ -69,6 +69,15 @@ Observer = Callable[[Exchange], None]
 """Called after every request that reached a route; must not block (hand work to a queue)."""
 
 
+def _end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """A mutable copy without the hop-by-hop headers."""
+    copy = headers.copy()
+    for name in _HOP_BY_HOP:
+        if name in copy:
+            del copy[name]
+    return copy
+
+
 def _error(status: int, message: str, *, retry_after: int | None = None, request_id: str | None = None) -> web.Response:
     headers = {}
     if retry_after is not None:
@@ -205,9 +214,7 @@ class Gateway:
         target: RouteTarget, backend: Backend, body: bytes,
     ) -> web.StreamResponse:
         assert self._session is not None, "Gateway.start() was not awaited"
-        headers = CIMultiDict(
-            (name, value) for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP
-        )
+        headers = _end_to_end(request.headers)
         headers["x-request-id"] = request_id
         forwarded_for = headers.get("X-Forwarded-For")
         remote = request.remote or ""
@@ -228,9 +235,7 @@ class Gateway:
             response = _error(502, f"{where} failed: {exc!r}", request_id=request_id)
             return await self._finish(request, response, started, host, request_id, target, None, body, None)
         async with upstream:
-            response_headers = CIMultiDict(
-                (name, value) for name, value in upstream.headers.items() if name.lower() not in _HOP_BY_HOP
-            )
+            response_headers = _end_to_end(upstream.headers)
             response_headers.setdefault("x-request-id", request_id)
             length = upstream.content_length
             if length is not None and length <= self.max_body_bytes:

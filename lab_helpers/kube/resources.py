@@ -14,6 +14,10 @@ from urllib.parse import quote
 from ..errors import LabError
 
 
+BUILTIN_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io",
+                            "apiextensions.k8s.io"})
+
+
 @dataclass(frozen=True)
 class ResourceType:
     kind: str
@@ -30,6 +34,11 @@ class ResourceType:
     def qualified(self) -> str:
         """``plural.group`` as RBAC and ``kubectl auth can-i`` spell it (``pods`` for core)."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def is_custom(self) -> bool:
+        """Served by a CustomResourceDefinition (installed with its controller), not built in."""
+        return self.group not in BUILTIN_GROUPS
 
     @property
     def crd_name(self) -> str:

@@ -32,6 +32,7 @@ from .store import Store
 log = logging.getLogger("lab.daemon")
 RESYNC_SECONDS = 0.5
 MIN_PASS_GAP = 0.05
+BOOT_NAMESPACES = ("default", "kube-system", "flux-system")
 
 
 def ensure_token(home: Path) -> str:
@@ -98,7 +99,14 @@ class ControlPlane:
             self.table.replace(routes)
             self._routes_signature = routes
 
+    def seed(self) -> None:
+        """Namespaces a cluster has from the start; flux-system because Flux is bootstrapped (`flux install`)."""
+        for name in BOOT_NAMESPACES:
+            if self.store.find("Namespace", "", name) is None:
+                self.store.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
     async def run(self) -> None:
+        self.seed()
         ports_file = self.home / "ports.json"
         saved = json.loads(ports_file.read_text()) if ports_file.exists() else {}
         token = ensure_token(self.home)

@@ -33,8 +33,10 @@ V2_DATATYPES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", 
 # (SeldonIO/MLServer mlserver/codecs/utils.py, mlserver/codecs/numpy.py,
 #  runtimes/mlflow/mlserver_mlflow/runtime.py `encode_response(..., default_codec=TensorDictCodec)`.)
 MLSERVER_NUMPY_OUTPUT = "output-1"
-# MLflow column types as MLServer's MLflow runtime advertises them in model metadata
-# (SeldonIO/MLServer runtimes/mlflow/mlserver_mlflow/metadata.py `_MLflowToContentType`).
+# What numpy/sklearn/pandas raise on data that does not fit (wrong width, strings, NaN, 500 as INT8...).
+BAD_INPUT_ERRORS = (ValueError, TypeError, KeyError, OverflowError)
+# MLflow column types as MLServer's MLflow runtime advertises them in model metadata; array, object
+# and map columns are BYTES (SeldonIO/MLServer runtimes/mlflow/mlserver_mlflow/metadata.py).
 MLFLOW_TO_V2 = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32",
                 "double": "FP64", "string": "BYTES", "binary": "BYTES", "datetime": "BYTES"}
 
@@ -69,23 +71,31 @@ class SKLearnModel(Model):
 
     def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
         if isinstance(payload, InferRequest):
-            _require_single_tensor(payload, self.name)
+            _check_tensor_request(payload, self.name)
         elif not (isinstance(payload, dict) and isinstance(payload.get("instances", payload.get("inputs")), list)):
             raise InvalidInput(f"a V1 request to model {self.name} is a JSON object with an \"instances\" list, "
                                'e.g. {"instances": [[5.1, 3.5, 1.4, 0.2]]}')
         try:
             instances = get_predict_input(payload)
             result = self._estimator.predict(instances)
-        except (ValueError, TypeError, KeyError) as exc:
+        except BAD_INPUT_ERRORS as exc:
             raise InvalidInput(f"model {self.name} cannot predict on this input: {exc}") from exc
         return get_predict_response(payload, result, self.name)
 
 
-def _require_single_tensor(request: InferRequest, model_name: str) -> None:
+def _check_tensor_request(request: InferRequest, model_name: str) -> None:
+    """One tensor, like kserve's sklearnserver reads it (several only as columns with content_type "pd")."""
     content_type = (request.parameters or {}).get("content_type")
     if content_type != "pd" and len(request.inputs) != 1:
         raise InvalidInput(f"model {model_name} takes exactly one input tensor of shape [N, features]; "
                            f"got {len(request.inputs)}: {[inp.name for inp in request.inputs]}")
+    for inp in request.inputs:
+        _check_datatype(inp)
+
+
+def _check_datatype(inp: InferInput) -> None:
+    if inp.datatype not in V2_DATATYPES:
+        raise InvalidInput(f"input '{inp.name}' has datatype {inp.datatype!r}; use one of {', '.join(V2_DATATYPES)}")
 
 
 class MLflowModel(Model):
@@ -114,7 +124,8 @@ class MLflowModel(Model):
 
     def get_input_types(self) -> list[dict[str, Any]]:
         """One [-1, 1] tensor per signature column, as MLServer's model metadata lists them."""
-        return [{"name": col.name, "datatype": MLFLOW_TO_V2.get(str(col.type), "BYTES"), "shape": [-1, 1]}
+        return [{"name": col.name, "datatype": MLFLOW_TO_V2.get(getattr(col.type, "name", ""), "BYTES"),
+                 "shape": [-1, 1]}
                 for col in self._columns]
 
     def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> InferResponse:
@@ -132,7 +143,7 @@ class MLflowModel(Model):
             # pyfunc wraps the schema check's own error (which names the column) in a long one quoting the data.
             cause = exc.__context__ if isinstance(exc.__context__, MlflowException) else exc
             raise InvalidInput(f"model {self.name} rejected the input: {cause.message}") from exc
-        except (ValueError, TypeError) as exc:
+        except BAD_INPUT_ERRORS as exc:
             raise InvalidInput(f"model {self.name} cannot predict on this input: {exc}") from exc
         return InferResponse(response_id=payload.id or str(uuid.uuid4()), model_name=self.name,
                              infer_outputs=_encode_prediction(prediction))
@@ -160,14 +171,13 @@ class MLflowModel(Model):
 
 
 def _decode_column(inp: InferInput) -> np.ndarray:
-    if inp.datatype not in V2_DATATYPES:
-        raise InvalidInput(f"input '{inp.name}' has datatype {inp.datatype!r}; use one of {', '.join(V2_DATATYPES)}")
+    _check_datatype(inp)
     shape = list(inp.shape)
     if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
         raise InvalidInput(f"input '{inp.name}' has shape {shape}; a column input has shape [N] or [N, 1]")
     try:
         values = inp.as_numpy()
-    except (ValueError, TypeError) as exc:
+    except BAD_INPUT_ERRORS as exc:
         raise InvalidInput(f"input '{inp.name}': data does not match datatype {inp.datatype} "
                            f"and shape {shape}: {exc}") from exc
     return values.reshape(-1)

@@ -89,15 +89,75 @@ async def _no_receive() -> dict[str, Any]:
     return {"type": "http.disconnect"}
 
 
-async def _request_validation_error(request: Any, exc: Any) -> Any:
-    """FastAPI's 422 carries {"detail": [...]}; the OIP error shape is {"error": "..."}."""
+class OmitNullFields:
+    """ASGI middleware: drop null-valued keys from the JSON bodies of /v2 responses.
+
+    The OIP schema types optional fields (model_version, parameters, versions) as string/object
+    without `nullable`; kserve 0.21 serializes them as null when unset, which strict clients reject.
+    Only object keys are dropped: a null inside tensor `data` (a NaN) stays.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v2/"):
+            return await self.app(scope, receive, send)
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def rewrite(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                if dict(message["headers"]).get(b"content-type", b"").startswith(b"application/json"):
+                    held["start"] = message
+                    return
+            elif message["type"] == "http.response.body" and "start" in held:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                import orjson
+
+                body = orjson.dumps(_without_nulls(orjson.loads(b"".join(chunks))))
+                headers = [(k, v) for k, v in held["start"]["headers"] if k != b"content-length"]
+                await send({**held["start"], "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                message = {"type": "http.response.body", "body": body}
+            await send(message)
+
+        await self.app(scope, receive, rewrite)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+async def _http_error(request: Any, exc: Any) -> Any:
+    """404/405/400 raised by routing or body parsing, in the OIP error shape instead of {"detail": ...}."""
     from starlette.responses import JSONResponse
 
-    problems = "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors())
-    return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
+    return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _request_validation_error(request: Any, exc: Any) -> Any:
+    """A body that does not fit the V2 request model: 422 naming each bad field, in the OIP error shape."""
+    from starlette.responses import JSONResponse
+
+    problems = []
+    for err in exc.errors():
+        # kserve types the V2 body as InferenceRequest | bytes; the bytes branch's complaint is noise.
+        location = [str(part) for part in err["loc"] if part not in ("body", "InferenceRequest")]
+        if location[:1] == ["bytes"]:
+            continue
+        detail = err.get("ctx", {}).get("error")
+        problems.append(f"{'.'.join(location) or 'body'}: {err['msg']}" + (f" ({detail})" if detail else ""))
+    return JSONResponse({"error": f"invalid inference request: {'; '.join(problems)}"}, status_code=422)
 
 
 def build_model(args: argparse.Namespace) -> Any:
+    """The runtime's model object, not loaded yet (importing it imports kserve)."""
     from lab_helpers.runtime.models import MLflowModel, SKLearnModel
 
     model_class = {"sklearn": SKLearnModel, "mlflow": MLflowModel}[args.model_format]
@@ -109,6 +169,7 @@ def serve(model: Any, http_port: int, max_body_bytes: int) -> None:
     from fastapi.exceptions import RequestValidationError
     from kserve import ModelServer
     from kserve.model_server import app
+    from starlette.exceptions import HTTPException
 
     class LoopbackModelServer(ModelServer):
         # kserve 0.21's RESTServer hard-codes uvicorn host "0.0.0.0" (protocol/rest/server.py);
@@ -117,8 +178,10 @@ def serve(model: Any, http_port: int, max_body_bytes: int) -> None:
             self._rest_server.config.host = LOOPBACK
             super().setup_event_loop()
 
+    app.add_middleware(OmitNullFields)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     server = LoopbackModelServer(http_port=http_port, enable_grpc=False, workers=1, enable_latency_logging=False)
     server.start([model])
 
@@ -128,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     # kserve.model_server parses sys.argv when imported; keep the lab's flags away from that parser.
     sys.argv = sys.argv[:1]
     model = build_model(args)
+    from lab_helpers.runtime.models import ModelLoadError
+
     try:
         model.load()
     except Exception as exc:  # noqa: BLE001 - any load failure is a ModelLoadFailed, reported in one line
-        cause = " ".join(f"{type(exc).__name__}: {exc}".split())
+        cause = " ".join((str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}").split())
         print(f"failed to load {args.model_format} model {args.model_name!r} from {args.model_dir}: {cause}",
               file=sys.stderr)
         return 1

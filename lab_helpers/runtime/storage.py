@@ -127,6 +127,7 @@ def _download_s3(uri: str, dest: Path) -> None:
                            "set AWS_ENDPOINT_URL (or S3_ENDPOINT) to the S3 server's URL.")
     try:
         import boto3
+        from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
         raise StorageError(f"Cannot fetch {uri}: boto3 is not installed, and s3:// storage needs it "
@@ -134,7 +135,8 @@ def _download_s3(uri: str, dest: Path) -> None:
     parts = urlsplit(uri)
     bucket, prefix = parts.netloc, parts.path.lstrip("/")
     try:
-        client = boto3.client("s3", endpoint_url=endpoint)
+        client = boto3.client("s3", endpoint_url=endpoint, config=Config(
+            connect_timeout=HTTP_TIMEOUT_S, read_timeout=HTTP_TIMEOUT_S, retries={"max_attempts": 3}))
         keys = [obj["Key"]
                 for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
                 for obj in page.get("Contents", [])

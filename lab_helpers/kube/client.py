@@ -1,0 +1,550 @@
+"""The `kubernetes` target: the helper API against a real cluster from a kubeconfig context.
+
+Transport: `kubernetes.client.ApiClient` directly (``param_serialize`` + ``call_api``), not the
+DynamicClient. The lab's kind table (`resources.py`) already pins every path, so the
+DynamicClient's discovery would only add a round of requests per API group, a cache file, and an
+opaque failure when a CRD is missing, which the lab reports better itself ("CRD X missing, run the
+doctor"). One small JSON-over-HTTP layer (`KubeApi`) is also the one place where HTTP failures
+become lab errors, so no raw ApiException reaches a notebook.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+from urllib.parse import urlsplit
+
+import httpx
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+from ..api import Lab, Source
+from ..diagnosis import Diagnosis, diagnose
+from ..errors import Conflict, Forbidden, LabError, ManifestError, NotFound, NotReady, TargetUnavailable
+from ..manifests import load_documents
+from .resources import KINDS, ResourceType, lookup
+
+FIELD_MANAGER = "serving-lab"
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+INGRESS_ENV = "LAB_INGRESS_URL"
+REQUEST_TIMEOUT_S = 30.0
+INFER_TIMEOUT_S = 120.0
+WATCH_TICK_S = 5.0  # a watch re-connects at least this often, so progress and deadlines are checked
+
+HOW_TO_POINT = (
+    "Point the lab at a cluster: set KUBECONFIG=/path/to/kubeconfig (or pass kubeconfig=...); choose a "
+    "context with connect('kubernetes', context='NAME'), `--context NAME` on the CLI, or make it current "
+    "with `kubectl config use-context NAME`; `kubectl config get-contexts` lists them and "
+    "`kubectl cluster-info` checks the current one."
+)
+
+
+# --------------------------------------------------------------------------- connection
+
+
+def load_api_client(context: str | None = None, kubeconfig: str | None = None) -> tuple[k8s_client.ApiClient, str]:
+    """ApiClient for `context` of `kubeconfig` (default: $KUBECONFIG, then ~/.kube/config).
+
+    Inside a pod with no kubeconfig, the pod's service account is used. Returns the client and a
+    label of the context for messages. Raises TargetUnavailable saying how to fix the setup.
+    """
+    spec = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    files = [str(Path(p).expanduser()) for p in spec.split(os.pathsep) if p]
+    existing = [f for f in files if Path(f).is_file()]
+    if not existing:
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            try:
+                configuration = k8s_client.Configuration()
+                k8s_config.load_incluster_config(client_configuration=configuration)
+            except k8s_config.ConfigException as exc:
+                raise TargetUnavailable(f"in-cluster configuration failed: {exc}. {HOW_TO_POINT}") from None
+            return k8s_client.ApiClient(configuration), "in-cluster service account"
+        raise TargetUnavailable(f"no kubeconfig found (looked for {', '.join(files)}). {HOW_TO_POINT}")
+    merged = os.pathsep.join(existing)
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=merged)
+    except (k8s_config.ConfigException, KeyError, TypeError, ValueError) as exc:
+        raise TargetUnavailable(f"cannot read kubeconfig {merged}: {exc}. {HOW_TO_POINT}") from None
+    names = [c["name"] for c in contexts or []]
+    if context is not None and context not in names:
+        raise TargetUnavailable(f"context {context!r} is not in kubeconfig {merged} (it has: "
+                                f"{', '.join(names) or 'no contexts'}). {HOW_TO_POINT}")
+    if context is None and not current:
+        raise TargetUnavailable(f"kubeconfig {merged} has no current-context. {HOW_TO_POINT}")
+    name = context or current["name"]
+    try:
+        api_client = k8s_config.new_client_from_config(config_file=merged, context=name, persist_config=False)
+    except (k8s_config.ConfigException, KeyError, TypeError, ValueError, OSError) as exc:
+        raise TargetUnavailable(f"cannot load context {name!r} from {merged}: {exc}. {HOW_TO_POINT}") from None
+    return api_client, name
+
+
+# --------------------------------------------------------------------------- transport
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request is about, for error messages: ``InferenceService lab/iris``."""
+    rtype: ResourceType
+    namespace: str | None = None
+    name: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace and self.rtype.namespaced else ""
+        return f"{self.rtype.kind} {where}{self.name}" if self.name else f"{self.rtype.kind} objects" + (
+            f" in namespace {self.namespace}" if self.namespace and self.rtype.namespaced else "")
+
+
+class ApiFailure(Exception):
+    """A non-2xx answer; internal to this package, always turned into a LabError by `KubeApi.error`."""
+
+    def __init__(self, code: int, body: bytes):
+        self.code = code
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            parsed = {}
+        self.status: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        self.message: str = self.status.get("message") or body.decode("utf-8", "replace")[:500] or f"HTTP {code}"
+        self.details: dict[str, Any] = self.status.get("details") or {}
+        super().__init__(f"{code}: {self.message}")
+
+    @property
+    def namespace_missing(self) -> bool:
+        return self.code == 404 and self.details.get("kind") == "namespaces"
+
+
+_FIELD_IN_MESSAGE = (re.compile(r'unknown field "([^"]+)"'), re.compile(r"\.?([\w.\[\]-]+): field not declared in schema"))
+
+
+def _manifest_error(failure: ApiFailure, document: str) -> ManifestError:
+    causes = failure.details.get("causes") or []
+    if causes:
+        first, rest = causes[0], causes[1:]
+        expected = first.get("message") or first.get("reason") or failure.message
+        if rest:
+            expected += "; also " + "; ".join(f"{c.get('field') or '<root>'}: {c.get('message', '')}" for c in rest)
+        return ManifestError(document, first.get("field") or "", expected)
+    for pattern in _FIELD_IN_MESSAGE:
+        if match := pattern.search(failure.message):
+            return ManifestError(document, match.group(1), failure.message)
+    return ManifestError(document, "", failure.message)
+
+
+class KubeApi:
+    """JSON over the ApiClient's HTTP pool; maps every failure to a lab error that says what to do."""
+
+    def __init__(self, api_client: k8s_client.ApiClient, context: str):
+        self.api_client = api_client
+        self.context = context
+
+    def _send(self, method: str, path: str, query: dict[str, str] | None, body: Any,
+              content_type: str | None, timeout: Any) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        try:
+            serialized = self.api_client.param_serialize(
+                method=method, resource_path=path, query_params=list((query or {}).items()),
+                header_params=headers, body=body, auth_settings=["BearerToken"])
+            return self.api_client.call_api(*serialized[:4], _request_timeout=timeout)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TargetUnavailable(f"cannot reach the Kubernetes API of context {self.context!r} "
+                                    f"({self.api_client.configuration.host}): {exc}. {HOW_TO_POINT}") from None
+        except ApiException as exc:  # the REST layer reports TLS failures this way
+            raise TargetUnavailable(f"TLS to the Kubernetes API of context {self.context!r} failed: {exc.reason}. "
+                                    f"{HOW_TO_POINT}") from None
+        except k8s_config.ConfigException as exc:  # exec/OIDC credential plugins refresh here
+            raise TargetUnavailable(f"credentials of context {self.context!r} could not be refreshed: {exc}. "
+                                    f"{HOW_TO_POINT}") from None
+
+    def request(self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
+                content_type: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
+        """Send and parse JSON; raises ApiFailure on a non-2xx answer (callers map it with `error`)."""
+        response = self._send(method, path, query, body, content_type, timeout)
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise ApiFailure(response.status, data)
+        return json.loads(data) if data else {}
+
+    def call(self, verb: str, target: Target, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """`request`, with failures turned into lab errors naming `verb` and `target`."""
+        try:
+            return self.request(method, path, **kwargs)
+        except ApiFailure as failure:
+            raise self.error(failure, verb, target) from None
+
+    def watch(self, path: str, query: dict[str, str], read_timeout: float) -> Iterator[dict[str, Any]]:
+        """Watch events until the server ends the stream or nothing arrives for `read_timeout` seconds."""
+        response = self._send("GET", path, dict(query, watch="true"), None, None, (10.0, read_timeout))
+        if not 200 <= response.status < 300:
+            raise ApiFailure(response.status, response.read())
+        raw = response.response
+        try:
+            for line in iter_resp_lines(raw):
+                yield json.loads(line)
+        except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError):
+            return
+        finally:
+            raw.close()  # never hand a half-read stream back to the connection pool
+            raw.release_conn()
+
+    def version(self) -> dict[str, Any]:
+        try:
+            return self.request("GET", "/version", timeout=10.0)
+        except ApiFailure as failure:
+            if failure.code == 401:
+                raise self.error(failure, "get", None) from None
+            raise TargetUnavailable(f"the Kubernetes API of context {self.context!r} answered {failure}. "
+                                    f"{HOW_TO_POINT}") from None
+
+    def error(self, failure: ApiFailure, verb: str, target: Target | None, document: str | None = None) -> LabError:
+        """The lab error for an API failure: what was tried, what the server said, what to do next."""
+        what = f"{verb} {target}" if target else verb
+        said = failure.message
+        if failure.code == 401:
+            return TargetUnavailable(f"the API server of context {self.context!r} rejected your credentials "
+                                     f"(401) on {what}: log in again or refresh the token in your kubeconfig "
+                                     f"(`kubectl auth whoami` shows who you are). Server said: {said}")
+        if failure.code == 403:
+            rtype = target.rtype if target else None
+            scope = f" in namespace {target.namespace}" if target and target.namespace and rtype.namespaced else ""
+            resource = rtype.qualified if rtype else "this API"
+            check = f"kubectl auth can-i {verb} {resource}" + (f" -n {target.namespace}" if scope else "")
+            return Forbidden(f"cannot {verb} {resource}{scope} ({what}): RBAC on context {self.context!r} does "
+                             f"not allow your identity to do this. Ask a cluster admin for a Role/ClusterRole "
+                             f"granting '{verb}' on '{resource}'; check with `{check}`. Server said: {said}")
+        if document is not None and failure.code in (400, 422):
+            return _manifest_error(failure, document)
+        if failure.code == 404 and target is not None:
+            if failure.namespace_missing and target.rtype.kind != "Namespace":
+                return NotFound(f"{what}: namespace {failure.details.get('name') or target.namespace!r} does not "
+                                f"exist on context {self.context!r}; create it (`kubectl create namespace "
+                                f"{failure.details.get('name') or target.namespace}`) or apply a Namespace first")
+            if failure.details.get("name") or not target.rtype.is_custom:
+                return NotFound(f"{target} not found on context {self.context!r}")
+            return NotFound(f"{what}: {target.rtype.kind} ({target.rtype.api_version}) is not served by this "
+                            f"cluster, so its CRD {target.rtype.crd_name} is missing; "
+                            f"`python -m lab_helpers doctor --target kubernetes` lists what to install")
+        if failure.code == 409:
+            hint = " (wait until its deletion has finished)" if "being deleted" in said else ""
+            return Conflict(f"{what} conflicts with the cluster's state{hint}: {said}")
+        if failure.code == 422:
+            return _manifest_error(failure, str(target) if target else what)
+        return LabError(f"the API server answered {failure.code} to {what}: {said}")
+
+
+# --------------------------------------------------------------------------- helpers on objects
+
+
+def _condition(obj: dict[str, Any], condition: str) -> dict[str, Any] | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == condition), None)
+
+
+def _is_met(obj: dict[str, Any], condition: str) -> bool:
+    """`condition` is True and the status describes the current spec (not a stale generation)."""
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    found = _condition(obj, condition)
+    if found is None or found.get("status") != "True":
+        return False
+    stale = [g for g in (observed, found.get("observedGeneration")) if g is not None and generation is not None
+             and g < generation]
+    return not stale
+
+
+def _condition_summary(obj: dict[str, Any]) -> str:
+    parts = []
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        reason = f" ({c['reason']})" if c.get("reason") and c.get("status") != "True" else ""
+        parts.append(f"{c.get('type')}={c.get('status')}{reason}")
+    return " ".join(parts) or "no conditions reported yet"
+
+
+def _event_time(event: dict[str, Any]) -> datetime:
+    stamp = (event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
+             or (event.get("metadata") or {}).get("creationTimestamp"))
+    if not stamp:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+# Which kinds own pods through ownerReferences, and which of their descendants to look through.
+_DESCENDANT_KINDS = {
+    "Deployment": ("ReplicaSet", "Pod"), "ReplicaSet": ("Pod",), "StatefulSet": ("Pod",),
+    "DaemonSet": ("Pod",), "Job": ("Pod",), "CronJob": ("Job", "Pod"),
+}
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
+
+
+# --------------------------------------------------------------------------- the target
+
+
+class KubernetesLab(Lab):
+    """The helper API on a cluster: server-side apply, watches, events, ingress inference."""
+
+    target = "kubernetes"
+
+    def __init__(self, context: str | None = None, namespace: str = "lab", kubeconfig: str | None = None,
+                 api_client: k8s_client.ApiClient | None = None, progress: TextIO | None = None,
+                 progress_after: float = 5.0):
+        """Connects and checks the API answers; raises TargetUnavailable with how to fix it.
+
+        `progress` (default stdout) receives condition changes of waits longer than `progress_after` s.
+        """
+        if api_client is None:
+            api_client, label = load_api_client(context, kubeconfig)
+        else:
+            label = context or "given ApiClient"
+        self.namespace = namespace
+        self.api = KubeApi(api_client, label)
+        self.server_version = self.api.version()
+        self._progress = progress
+        self.progress_after = progress_after
+
+    # ---- apply
+
+    def apply(self, source: Source, variables: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Dry-run every document server-side (dryRun=All), then server-side apply each in order.
+
+        Nothing is applied if any dry run fails. A document whose namespace is created by an earlier
+        Namespace document of the same apply cannot be dry-run before that namespace exists; it is
+        checked by its real apply.
+        """
+        planned = [self._plan(doc.obj, doc.origin) for doc in load_documents(source, variables)]
+        created_namespaces = {body["metadata"]["name"] for _, rtype, body, _ in planned if rtype.kind == "Namespace"}
+        for origin, rtype, body, path in planned:
+            try:
+                self._server_side_apply(path, body, dry_run=True)
+            except ApiFailure as failure:
+                if failure.namespace_missing and body["metadata"].get("namespace") in created_namespaces:
+                    continue
+                raise self.api.error(failure, "patch", self._target(rtype, body), document=origin) from None
+        applied: list[dict[str, Any]] = []
+        for origin, rtype, body, path in planned:
+            try:
+                applied.append(self._server_side_apply(path, body, dry_run=False))
+            except ApiFailure as failure:
+                cause = self.api.error(failure, "patch", self._target(rtype, body))
+                done = ", ".join(f"{o.get('kind')} {o['metadata'].get('name')}" for o in applied) or "nothing"
+                raise LabError(f"{origin}: passed the dry run but its apply failed: {cause} "
+                               f"(already applied: {done})") from None
+        return applied
+
+    def _plan(self, obj: dict[str, Any], origin: str) -> tuple[str, ResourceType, dict[str, Any], str]:
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if not kind:
+            raise ManifestError(origin, "kind", "a kind (e.g. InferenceService)")
+        if not api_version:
+            raise ManifestError(origin, "apiVersion", f"an apiVersion for {kind}")
+        try:
+            rtype = lookup(kind).with_api_version(api_version)
+        except (LabError, ValueError) as exc:
+            raise ManifestError(origin, "kind" if isinstance(exc, LabError) else "apiVersion", str(exc)) from None
+        metadata = dict(obj.get("metadata") or {})
+        if not metadata.get("name"):
+            raise ManifestError(origin, "metadata.name", "a name (server-side apply cannot use generateName)")
+        metadata.pop("managedFields", None)  # server bookkeeping, present on objects from get(); SSA refuses it
+        if rtype.namespaced:
+            metadata.setdefault("namespace", self.namespace)
+        else:
+            metadata.pop("namespace", None)
+        body = dict(obj, metadata=metadata)
+        return origin, rtype, body, rtype.path(metadata.get("namespace"), metadata["name"])
+
+    def _server_side_apply(self, path: str, body: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+        query = {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.api.request("PATCH", path, query=query, body=body, content_type=APPLY_CONTENT_TYPE)
+
+    def _target(self, rtype: ResourceType, body: dict[str, Any]) -> Target:
+        return Target(rtype, body["metadata"].get("namespace"), body["metadata"]["name"])
+
+    # ---- read / delete
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        rtype, ns = lookup(kind), namespace or self.namespace
+        return self.api.call("get", Target(rtype, ns, name), "GET", rtype.path(ns, name))
+
+    def list(self, kind: str, namespace: str | None = None,
+             labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        rtype, ns = lookup(kind), namespace or self.namespace
+        query = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} if labels else None
+        found = self.api.call("list", Target(rtype, ns), "GET", rtype.path(ns), query=query)
+        return [dict(item, apiVersion=rtype.api_version, kind=rtype.kind) for item in found.get("items") or []]
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> None:
+        rtype, ns = lookup(kind), namespace or self.namespace
+        try:
+            self.api.request("DELETE", rtype.path(ns, name))
+        except ApiFailure as failure:
+            if failure.code == 404 and failure.details.get("name"):
+                return
+            raise self.api.error(failure, "delete", Target(rtype, ns, name)) from None
+
+    # ---- events
+
+    def events(self, kind: str, name: str, namespace: str | None = None,
+               children: bool = True) -> list[dict[str, Any]]:
+        """Core events of the object and, if `children`, of what it runs (for an InferenceService:
+        its Deployments, ReplicaSets and pods by the ``serving.kserve.io/inferenceservice`` label;
+        for workloads: their ReplicaSets/Jobs/pods by ownerReferences), oldest first."""
+        rtype = lookup(kind)
+        ns = (namespace or self.namespace) if rtype.namespaced else "default"
+        involved = {(kind, name)}
+        if children and kind == "InferenceService":
+            involved.add(("Deployment", f"{name}-predictor"))
+            for child_kind in ("Deployment", "ReplicaSet", "Pod"):
+                involved |= {(child_kind, o["metadata"]["name"])
+                             for o in self.list(child_kind, ns, labels={ISVC_LABEL: name})}
+        elif children and kind in _DESCENDANT_KINDS:
+            involved |= self._descendants(self.get(kind, name, ns), ns)
+        listed = self.api.call("list", Target(KINDS["Event"], ns), "GET", KINDS["Event"].path(ns))
+        matching = [e for e in listed.get("items") or []
+                    if ((e.get("involvedObject") or {}).get("kind"), (e.get("involvedObject") or {}).get("name"))
+                    in involved]
+        return sorted(matching, key=_event_time)
+
+    def _descendants(self, root: dict[str, Any], namespace: str) -> set[tuple[str, str]]:
+        candidates = [o for k in _DESCENDANT_KINDS[root["kind"]] for o in self.list(k, namespace)]
+        owners, found = {root["metadata"].get("uid")}, set()
+        grew = True
+        while grew:
+            grew = False
+            for obj in candidates:
+                uid = obj["metadata"].get("uid")
+                if uid not in owners and any(ref.get("uid") in owners for ref in obj["metadata"].get("ownerReferences") or []):
+                    owners.add(uid)
+                    found.add((obj["kind"], obj["metadata"]["name"]))
+                    grew = True
+        return found
+
+    # ---- wait
+
+    def wait_for(self, kind: str, name: str, condition: str = "Ready", namespace: str | None = None,
+                 timeout: float = 120.0) -> dict[str, Any]:
+        """Watch the object (field selector on its name) until `condition` is True for its current
+        generation; on timeout raise NotReady with a diagnosis (reason, last events, runbook)."""
+        rtype = lookup(kind)
+        ns = namespace or self.namespace
+        target = Target(rtype, ns, name)
+        selector = {"fieldSelector": f"metadata.name={name}"}
+        started = time.monotonic()
+        deadline = started + timeout
+        reporter = _Progress(self._progress or sys.stdout, str(target), started, self.progress_after)
+        current: dict[str, Any] | None = None
+        resource_version: str | None = None
+        while True:
+            if resource_version is None:
+                listed = self.api.call("list", target, "GET", rtype.path(ns), query=selector)
+                resource_version = (listed.get("metadata") or {}).get("resourceVersion")
+                items = [o for o in listed.get("items") or [] if o["metadata"]["name"] == name]
+                current = dict(items[0], apiVersion=rtype.api_version, kind=rtype.kind) if items else None
+            if current is not None and _is_met(current, condition):
+                return current
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            reporter.show(current)
+            query = dict(selector, allowWatchBookmarks="true", timeoutSeconds=str(max(1, math.ceil(remaining))))
+            if resource_version:
+                query["resourceVersion"] = resource_version
+            try:
+                for event in self.api.watch(rtype.path(ns), query, read_timeout=min(remaining, WATCH_TICK_S)):
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        resource_version = None  # e.g. 410 Gone: the version is too old, list again
+                        break
+                    resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+                    if event.get("type") == "BOOKMARK" or (obj.get("metadata") or {}).get("name") != name:
+                        continue
+                    current = None if event.get("type") == "DELETED" else obj
+                    if current is not None and _is_met(current, condition):
+                        return current
+                    reporter.show(current)
+                    if time.monotonic() >= deadline:
+                        break
+            except ApiFailure as failure:
+                raise self.api.error(failure, "watch", target) from None
+        events = self.events(kind, name, ns) if current is not None else []
+        if current is None:
+            raise NotReady(Diagnosis(kind=kind, name=name, namespace=ns, reason="NotFound",
+                                     message=f"the object does not exist after {timeout:g}s (was it applied to "
+                                             f"namespace {ns}, on context {self.api.context!r}?)"))
+        raise NotReady(diagnose(current, events))
+
+    # ---- inference
+
+    def endpoint(self, name: str, namespace: str | None = None) -> tuple[str, str]:
+        """(base URL, Host header): base from $LAB_INGRESS_URL plus any path of the service's
+        ``status.url``; Host from ``status.url`` (the ingress routes by it)."""
+        isvc = self.get("InferenceService", name, namespace)
+        url = (isvc.get("status") or {}).get("url")
+        ref = f"InferenceService {namespace or self.namespace}/{name}"
+        if not url:
+            raise NotReady(diagnose(isvc, self.events("InferenceService", name, namespace)))
+        ingress = os.environ.get(INGRESS_ENV)
+        if not ingress:
+            raise TargetUnavailable(
+                f"{ref} is served at {url}, but the lab does not know how to reach your ingress gateway: "
+                f"set {INGRESS_ENV} to its address, e.g. after `kubectl port-forward -n <gateway-namespace> "
+                f"svc/<gateway-service> 8080:80` set {INGRESS_ENV}=http://127.0.0.1:8080, or in Python use "
+                f"`with lab.port_forward('svc/<gateway-service>', 80, namespace='<gateway-namespace>') as fwd:` "
+                f"and os.environ['{INGRESS_ENV}'] = fwd.url")
+        parts = urlsplit(url)
+        return ingress.rstrip("/") + parts.path.rstrip("/"), parts.hostname or ""
+
+    def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2",
+              model: str | None = None, namespace: str | None = None) -> dict[str, Any]:
+        if protocol not in ("v1", "v2"):
+            raise LabError(f"protocol must be 'v1' or 'v2', got {protocol!r}")
+        base, host = self.endpoint(name, namespace)
+        model_name = model or name
+        path = f"/v2/models/{model_name}/infer" if protocol == "v2" else f"/v1/models/{model_name}:predict"
+        url = base + path
+        try:
+            response = httpx.post(url, json=payload, headers={"Host": host}, timeout=INFER_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            raise TargetUnavailable(f"POST {url} (Host: {host}) failed: {exc}. Is {INGRESS_ENV} right and the "
+                                    f"port-forward to the ingress gateway still running?") from None
+        if not response.is_success:
+            try:
+                said = json.dumps(response.json())
+            except ValueError:
+                said = response.text[:500]
+            raise LabError(f"POST {url} (Host: {host}) answered {response.status_code}: {said}")
+        return response.json()
+
+    def port_forward(self, service_or_pod: str, remote_port: int, local_port: int = 0,
+                     namespace: str | None = None):
+        """A loopback port forwarded to a pod or service of the cluster; see `portforward.port_forward`."""
+        from .portforward import port_forward
+
+        return port_forward(namespace or self.namespace, service_or_pod, remote_port, local_port,
+                            api_client=self.api.api_client)
+
+
+class _Progress:
+    """Prints condition changes of a wait, once the wait has lasted `after` seconds."""
+
+    def __init__(self, out: TextIO, what: str, started: float, after: float):
+        self.out, self.what, self.started, self.after = out, what, started, after
+        self.last: str | None = None
+
+    def show(self, obj: dict[str, Any] | None) -> None:
+        elapsed = time.monotonic() - self.started
+        state = _condition_summary(obj) if obj is not None else "not created yet"
+        if elapsed >= self.after and state != self.last:
+            print(f"[{elapsed:5.0f}s] {self.what}: {state}", file=self.out, flush=True)
+            self.last = state

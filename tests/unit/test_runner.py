@@ -1,0 +1,60 @@
+"""The headless runner executes in order, renders HTML, and names notebook and cell on failure."""
+import nbformat
+import pytest
+
+from lab_helpers import runner
+from lab_helpers.runner import NotebookFailure, run_series
+
+
+@pytest.fixture
+def series_dir(tmp_path, monkeypatch):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    monkeypatch.setenv("LAB_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setattr("lab_helpers.notebook_files.notebooks_dir", lambda: books)
+    return books
+
+
+def _write(path, *sources):
+    cells = [nbformat.v4.new_markdown_cell("# Title")]
+    cells.append(nbformat.v4.new_code_cell("target = 'local'", metadata={"tags": ["parameters"]}))
+    cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+def test_runs_in_order_injects_target_and_renders_html(series_dir, tmp_path, capsys):
+    _write(series_dir / "00_first.ipynb", "print('target is', target)")
+    _write(series_dir / "01_second.ipynb", "print(40 + 2)")
+    done = run_series(target="kubernetes", cell_timeout=60)
+    assert [p.name for p in done] == ["00_first.ipynb", "01_second.ipynb"]
+    first = nbformat.read(str(done[0]), as_version=4)
+    outputs = "".join(o.get("text", "") for c in first.cells if c.cell_type == "code" for o in c.outputs)
+    assert "target is kubernetes" in outputs
+    assert (tmp_path / "build" / "site" / "index.html").read_text().count("<li>") == 2
+    out = capsys.readouterr().out
+    assert "[1/2] 00_first.ipynb" in out and "[2/2] 01_second.ipynb" in out
+
+
+def test_failure_names_notebook_and_cell_and_keeps_partial_output(series_dir, tmp_path):
+    _write(series_dir / "00_ok.ipynb", "x = 1")
+    _write(series_dir / "01_broken.ipynb", "y = 2", "raise RuntimeError('boom')", "never = 3")
+    with pytest.raises(NotebookFailure) as info:
+        run_series(cell_timeout=60)
+    failure = info.value
+    assert failure.notebook == "01_broken.ipynb"
+    assert failure.cell == 3  # markdown 0, parameters 1, y = 2 at 2, the raise at 3
+    assert "RuntimeError: boom" in str(failure)
+    assert failure.output.exists()
+    partial = nbformat.read(str(failure.output), as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in partial.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_cli_exit_code_and_message_on_failure(series_dir, capsys):
+    _write(series_dir / "00_broken.ipynb", "1/0")
+    from lab_helpers.cli import main
+
+    assert main(["run", "--cell-timeout", "60"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED: 00_broken.ipynb failed in cell 2" in err and "ZeroDivisionError" in err
