@@ -7,13 +7,12 @@ can say which document it is about. Only PyYAML is needed here.
 """
 from __future__ import annotations
 
-import copy
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -60,7 +59,7 @@ class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  
     twice (two ``resources:`` blocks) is an error in kubectl, not "the last one wins".
     """
 
-    yaml_implicit_resolvers = {
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[Any]]] = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
@@ -202,7 +201,8 @@ def _from_text(text: str, label: str, lookup: _Variables) -> list[Document]:
 def _from_object(obj: Any, label: str, lookup: _Variables) -> Document:
     if not isinstance(obj, Mapping):
         raise ManifestError(label, "", f"expected a mapping (a Kubernetes object), got {type(obj).__name__}")
-    return _document(_fill_object(copy.deepcopy(dict(obj)), lookup, _origin(label, obj), []), label)
+    # _fill_object builds new containers, so the caller's dict is never modified
+    return _document(_fill_object(obj, lookup, _origin(label, obj), []), label)
 
 
 def _fill_object(value: Any, lookup: _Variables, origin: str, path: list[str | int]) -> Any:
@@ -214,10 +214,10 @@ def _fill_object(value: Any, lookup: _Variables, origin: str, path: list[str | i
             raise _unset(origin, format_field_path(path), missing[0])
         return filled
     if isinstance(value, Mapping):
-        return {_fill_object(key, lookup, origin, path + [key]): _fill_object(item, lookup, origin, path + [key])
+        return {_fill_object(key, lookup, origin, [*path, key]): _fill_object(item, lookup, origin, [*path, key])
                 for key, item in value.items()}
     if isinstance(value, list):
-        return [_fill_object(item, lookup, origin, path + [index]) for index, item in enumerate(value)]
+        return [_fill_object(item, lookup, origin, [*path, index]) for index, item in enumerate(value)]
     return value
 
 
@@ -228,11 +228,11 @@ def _check_filled(value: Any, origin: str, missing: set[str], path: list[str | i
                 raise _unset(origin, format_field_path(path), match.group(1))
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_filled(key, origin, missing, path + [key])
-            _check_filled(item, origin, missing, path + [key])
+            _check_filled(key, origin, missing, [*path, key])
+            _check_filled(item, origin, missing, [*path, key])
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_filled(item, origin, missing, path + [index])
+            _check_filled(item, origin, missing, [*path, index])
 
 
 def _unset(origin: str, field: str, name: str) -> ManifestError:

@@ -38,6 +38,7 @@ STALE_GRACE_SECONDS = 6.0
 STOP_GRACE_SECONDS = 10.0
 PORT_ATTEMPTS = 3
 LOG_TAIL_LINES = 20
+UVICORN_APP = "mlflow.server.fastapi_app:app"  # what `mlflow server` runs its worker with
 
 
 @dataclass(frozen=True)
@@ -218,17 +219,14 @@ def _is_live_server(record: ServerRecord) -> bool:
     """The recorded pid is still the `mlflow server` of this home on this port (not a reused pid)."""
     try:
         process = psutil.Process(record.pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        cmdline = process.cmdline()
+        return process.status() != psutil.STATUS_ZOMBIE and _is_server_process(process.cmdline(), record)
     except psutil.Error:
         return False
-    return "server" in cmdline and record.backend_store_uri in cmdline and str(record.port) in cmdline
 
 
 def _stop_group(record: ServerRecord) -> bool:
     """SIGTERM the server's process group (CLI + uvicorn worker), SIGKILL what outlives the grace."""
-    members = _group_members(record.pid)
+    members = _group_members(record)
     if not members:
         return False
     for member in members:
@@ -242,16 +240,26 @@ def _stop_group(record: ServerRecord) -> bool:
     return True
 
 
-def _group_members(pgid: int) -> list[psutil.Process]:
-    """Live processes of the group the server leads; none if that group holds no MLflow process."""
+def _group_members(record: ServerRecord) -> list[psutil.Process]:
+    """Live processes of the group the recorded server led, if one of them is that server.
+
+    The worker is matched too, so a worker orphaned by a killed CLI is still stopped; a
+    record whose pid now names something else (or its group) yields nothing to stop.
+    """
     members = []
     for process in psutil.process_iter(["cmdline", "status"]):
         with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == pgid:
+            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == record.pid:
                 members.append(process)
-    if not any("mlflow" in " ".join(m.info["cmdline"] or ()) for m in members):
-        return []
-    return members
+    return members if any(_is_server_process(m.info["cmdline"] or [], record) for m in members) else []
+
+
+def _is_server_process(cmdline: list[str], record: ServerRecord) -> bool:
+    """The `mlflow server` CLI of this home, or the uvicorn worker it runs on the recorded port."""
+    if str(record.port) not in cmdline:
+        return False
+    is_cli = "server" in cmdline and record.backend_store_uri in cmdline
+    return is_cli or UVICORN_APP in cmdline
 
 
 def _log_tail(state: Path, offset: int) -> str:

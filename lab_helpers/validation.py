@@ -133,7 +133,7 @@ def _crd_schemas(crd_dir: Path | None) -> _CrdSchemas:
         return _read_crds(crd_dir)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read_crds(crd_dir: Path | None) -> _CrdSchemas:
     """Served versions' schemas of every CRD in `crd_dir` (multi-document files included)."""
     by_kind: dict[tuple[str, str], dict[str, Schema]] = {}
@@ -151,7 +151,7 @@ def _read_crds(crd_dir: Path | None) -> _CrdSchemas:
     return _CrdSchemas(by_kind, frozenset(group for group, _ in by_kind))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(crd_dir: Path | None, group: str, kind: str, version: str | None) -> Draft4Validator:
     """Validator for one kind and version; `version` None means the structural check only."""
     # Imported on first use, not with this module: importing jsonschema takes about a second
@@ -214,13 +214,13 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str]:
     kind, expected, instance = error.validator, error.validator_value, error.instance
     if kind == "required":
         missing = next(field for field in expected if field not in instance)
-        return path + [missing], "required field is missing"
+        return [*path, missing], "required field is missing"
     if kind == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
         unknown = next(field for field in instance if field not in known)
         guess = get_close_matches(str(unknown), known, n=1)
         hint = f"did you mean {guess[0]!r}?" if guess else f"fields allowed here: {', '.join(known)}"
-        return path + [unknown], f"unknown field ({hint})"
+        return [*path, unknown], f"unknown field ({hint})"
     if kind in ("anyOf", "oneOf") and _only_types(expected):
         types = [branch["type"] for branch in expected]
         return path, f"expected {' or '.join(_TYPE_WORDS[t] for t in types)}, got {_shown(instance)}"

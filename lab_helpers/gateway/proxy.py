@@ -10,9 +10,9 @@ It runs inside the caller's event loop (the control-plane daemon); run that loop
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -37,6 +37,17 @@ _HOP_BY_HOP = frozenset(
     )
 )
 _GATEWAY_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+# Request ids need uniqueness, not secrecy: a seeded PRNG instead of a getrandom() call per request.
+_random_bits = random.Random().getrandbits
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _new_request_id() -> str:
+    """A random version-4 UUID string, the form Envoy puts in x-request-id."""
+    digits = f"{(_random_bits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +89,31 @@ def _end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return copy
 
 
-def _error(status: int, message: str, *, retry_after: int | None = None, request_id: str | None = None) -> web.Response:
-    headers = {}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    if request_id is not None:
-        headers["x-request-id"] = request_id
-    return web.json_response({"error": message}, status=status, headers=headers)
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@dataclass(slots=True)
+class _Call:
+    """One request on its way through the gateway."""
+
+    request: web.BaseRequest
+    started: float
+    host: str
+    target: RouteTarget
+    request_id: str
+    body: bytes = b""
+
+    def error(self, status: int, message: str, *, retry_after: int | None = None) -> web.Response:
+        response = _error(status, message)
+        response.headers["x-request-id"] = self.request_id
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    def describe(self, backend: Backend) -> str:
+        target = self.target
+        return f"backend {backend.url} of {target.namespace}/{target.service} revision {target.revision}"
 
 
 class Gateway:
@@ -160,39 +189,35 @@ class Gateway:
             target = self.table.pick_target(host)
         except UnknownHost as exc:
             return _error(404, str(exc))
-        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        call = _Call(request, started, host, target, request.headers.get("x-request-id") or _new_request_id())
         in_flight = self._in_flight.get(host, 0)
         if in_flight >= self.max_in_flight_per_route:
-            response = _error(
-                503, f"host {host} has {in_flight} requests in flight (limit {self.max_in_flight_per_route})",
-                retry_after=1, request_id=request_id,
-            )
-            return await self._finish(request, response, started, host, request_id, target, None, b"", None)
+            limit = self.max_in_flight_per_route
+            return await self._finish(call, call.error(503, f"host {host} has {in_flight} requests in flight (limit {limit})", retry_after=1))
         self._in_flight[host] = in_flight + 1
         try:
-            return await self._route(request, started, host, request_id, target)
+            return await self._route(call)
         finally:
             self._in_flight[host] -= 1
 
-    async def _route(
-        self, request: web.BaseRequest, started: float, host: str, request_id: str, target: RouteTarget
-    ) -> web.StreamResponse:
-        body = await self._read_body(request)
+    async def _route(self, call: _Call) -> web.StreamResponse:
+        body = await self._read_body(call.request)
         if body is None:
-            response = _error(
-                413, f"request body larger than {self.max_body_bytes} bytes", request_id=request_id
-            )
-            return await self._finish(request, response, started, host, request_id, target, None, b"", None)
+            return await self._finish(call, call.error(413, f"request body larger than {self.max_body_bytes} bytes"))
+        call.body = body
         for run_filter in self.filters:
-            response = await run_filter(request, target)
+            try:
+                response = await run_filter(call.request, call.target)
+            except Exception:
+                log.exception("gateway filter %r failed for request %s", run_filter, call.request_id)
+                return await self._finish(call, call.error(500, f"gateway filter {getattr(run_filter, '__name__', run_filter)} failed"))
             if response is not None:
-                return await self._finish(request, response, started, host, request_id, target, None, body, None)
+                return await self._finish(call, response)
         try:
-            backend = self.table.pick_backend(host, target)
+            backend = self.table.pick_backend(call.host, call.target)
         except (NoReadyBackend, UnknownHost) as exc:
-            response = _error(503, str(exc), retry_after=1, request_id=request_id)
-            return await self._finish(request, response, started, host, request_id, target, None, body, None)
-        return await self._forward(request, started, host, request_id, target, backend, body)
+            return await self._finish(call, call.error(503, str(exc), retry_after=1))
+        return await self._forward(call, backend)
 
     async def _read_body(self, request: web.BaseRequest) -> bytes | None:
         """The whole request body, or None when it is over the cap (nothing is sent upstream then)."""
@@ -209,47 +234,38 @@ class Gateway:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _forward(
-        self, request: web.BaseRequest, started: float, host: str, request_id: str,
-        target: RouteTarget, backend: Backend, body: bytes,
-    ) -> web.StreamResponse:
+    async def _forward(self, call: _Call, backend: Backend) -> web.StreamResponse:
         assert self._session is not None, "Gateway.start() was not awaited"
+        request = call.request
         headers = _end_to_end(request.headers)
-        headers["x-request-id"] = request_id
+        headers["x-request-id"] = call.request_id
         forwarded_for = headers.get("X-Forwarded-For")
         remote = request.remote or ""
         headers["X-Forwarded-For"] = f"{forwarded_for}, {remote}" if forwarded_for else remote
         url = URL(backend.url + request.raw_path, encoded=True)
-        where = f"backend {backend.url} of {target.namespace}/{target.service} revision {target.revision}"
         try:
             upstream = await self._session.request(
-                request.method, url, headers=headers, data=body or None, allow_redirects=False
+                request.method, url, headers=headers, data=call.body or None, allow_redirects=False
             )
         except aiohttp.ClientConnectorError as exc:
-            response = _error(503, f"{where} unreachable: {exc.os_error}", retry_after=1, request_id=request_id)
-            return await self._finish(request, response, started, host, request_id, target, None, body, None)
+            return await self._finish(call, call.error(503, f"{call.describe(backend)} unreachable: {exc.os_error}", retry_after=1))
         except TimeoutError:
-            response = _error(504, f"{where} did not answer in time", request_id=request_id)
-            return await self._finish(request, response, started, host, request_id, target, None, body, None)
+            return await self._finish(call, call.error(504, f"{call.describe(backend)} did not answer in time"))
         except aiohttp.ClientError as exc:
-            response = _error(502, f"{where} failed: {exc!r}", request_id=request_id)
-            return await self._finish(request, response, started, host, request_id, target, None, body, None)
+            return await self._finish(call, call.error(502, f"{call.describe(backend)} failed: {exc!r}"))
         async with upstream:
             response_headers = _end_to_end(upstream.headers)
-            response_headers.setdefault("x-request-id", request_id)
+            response_headers.setdefault("x-request-id", call.request_id)
             length = upstream.content_length
             if length is not None and length <= self.max_body_bytes:
                 try:
                     response_body = await upstream.read()
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    response = _error(502, f"{where} broke off its response: {exc!r}", request_id=request_id)
-                    return await self._finish(request, response, started, host, request_id, target, None, body, None)
+                    return await self._finish(call, call.error(502, f"{call.describe(backend)} broke off its response: {exc!r}"))
                 response = web.Response(
                     status=upstream.status, reason=upstream.reason, headers=response_headers, body=response_body
                 )
-                return await self._finish(
-                    request, response, started, host, request_id, target, backend, body, response_body
-                )
+                return await self._finish(call, response, backend, response_body)
             # Unknown or large length: stream it through. Status and headers are already on the wire
             # when a chunk arrives, so a backend failure mid-body can only cut the connection.
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=response_headers)
@@ -258,26 +274,26 @@ class Gateway:
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
-            return await self._finish(request, response, started, host, request_id, target, backend, body, None)
+            return await self._finish(call, response, backend)
 
     async def _finish(
-        self, request: web.BaseRequest, response: web.StreamResponse, started: float, host: str, request_id: str,
-        target: RouteTarget, backend: Backend | None, request_body: bytes, response_body: bytes | None,
+        self, call: _Call, response: web.StreamResponse, backend: Backend | None = None, response_body: bytes | None = None
     ) -> web.StreamResponse:
         """Send the response, then tell the observers (their cost is not on the caller's latency)."""
         if not response.prepared:
-            await response.prepare(request)
+            await response.prepare(call.request)
         await response.write_eof()
         if self.observers:
+            request = call.request
             exchange = Exchange(
-                request_id=request_id, host=host, method=request.method, path_qs=request.raw_path,
-                remote=request.remote, request_headers=request.headers, request_body=request_body,
-                target=target, backend=backend, status=response.status,
-                duration_s=time.perf_counter() - started, response_body=response_body,
+                request_id=call.request_id, host=call.host, method=request.method, path_qs=request.raw_path,
+                remote=request.remote, request_headers=request.headers, request_body=call.body,
+                target=call.target, backend=backend, status=response.status,
+                duration_s=time.perf_counter() - call.started, response_body=response_body,
             )
             for observe in self.observers:
                 try:
                     observe(exchange)
                 except Exception:  # an observer's bug must not fail the request that was already answered
-                    log.exception("gateway observer %r failed for request %s", observe, request_id)
+                    log.exception("gateway observer %r failed for request %s", observe, call.request_id)
         return response

@@ -45,6 +45,11 @@ class ModelLoadError(Exception):
     """The model dir does not hold a model this runtime can load; the message says what is wrong."""
 
 
+def _require_dir(model_dir: Path) -> None:
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"model dir {model_dir} does not exist or is not a directory")
+
+
 class SKLearnModel(Model):
     """kserve-sklearnserver: exactly one *.joblib / *.pkl / *.pickle estimator in the model dir."""
 
@@ -54,6 +59,7 @@ class SKLearnModel(Model):
         self._estimator: Any = None
 
     def load(self) -> bool:
+        _require_dir(self.model_dir)
         import joblib
 
         model_files = sorted(path for path in self.model_dir.iterdir()
@@ -65,7 +71,10 @@ class SKLearnModel(Model):
         if len(model_files) > 1:
             raise ModelLoadError("More than one model file is detected, Only one is allowed within model_dir: "
                                  f"{[str(path) for path in model_files]}")
-        self._estimator = joblib.load(model_files[0])
+        try:
+            self._estimator = joblib.load(model_files[0])
+        except Exception as exc:  # noqa: BLE001 - a corrupt file or a missing/mismatched library
+            raise ModelLoadError(f"cannot unpickle {model_files[0]}: {type(exc).__name__}: {exc}") from exc
         self.ready = True
         return self.ready
 
@@ -108,6 +117,7 @@ class MLflowModel(Model):
         self._columns: list[Any] = []  # mlflow ColSpecs of the signature, empty without one
 
     def load(self) -> bool:
+        _require_dir(self.model_dir)
         if not (self.model_dir / "MLmodel").is_file():
             raise ModelLoadError(f"no MLmodel file in {self.model_dir}: storageUri must point at the "
                                  "MLflow model directory (the one holding MLmodel)")

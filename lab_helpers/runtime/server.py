@@ -101,7 +101,7 @@ class OmitNullFields:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v2/"):
+        if scope["type"] != "http" or not scope["path"].startswith("/v2"):
             return await self.app(scope, receive, send)
         held: dict[str, Any] = {}
         chunks: list[bytes] = []
@@ -200,7 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failed to load {args.model_format} model {args.model_name!r} from {args.model_dir}: {cause}",
               file=sys.stderr)
         return 1
-    serve(model, args.http_port, args.max_body_bytes)
+    try:
+        serve(model, args.http_port, args.max_body_bytes)
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot bind the port
+        if exc.code:
+            print(f"model {args.model_name!r} loaded, but the server could not start on {LOOPBACK}:{args.http_port} "
+                  f"(exit {exc.code}; the uvicorn error is above)", file=sys.stderr)
+        raise
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,10 +38,22 @@ def _local_path(uri: str) -> Path:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    uri = _fresh_registry(tmp_path_factory.mktemp("registry"))
+    root = tmp_path_factory.mktemp("registry")
+    uri = _fresh_registry(root)
     first = register_lab_models(uri)
     second = register_lab_models(uri)
-    return {"uri": uri, "first": first, "second": second}
+    return {"uri": uri, "db": root / "mlflow.db", "first": first, "second": second}
+
+
+@pytest.fixture
+def registry_copy(registry, tmp_path) -> str:
+    """A tracking URI on a copy of the registered registry's database, for tests that change it.
+
+    Training and logging all models costs seconds; copying the sqlite file costs nothing. New
+    runs still land in the original experiment's artifact directory, under fresh ids.
+    """
+    shutil.copyfile(registry["db"], tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
 def test_first_registration_creates_every_lab_model_in_order(registry):
@@ -154,8 +167,8 @@ def test_rewrite_maps_the_longest_matching_prefix(registry):
     assert rewritten == "s3://mlflow/lab" + uri[len(root):]
 
 
-def test_proxied_artifacts_need_a_rewrite_and_s3_passes_through(tmp_path):
-    uri = _fresh_registry(tmp_path)
+def test_proxied_artifacts_need_a_rewrite_and_s3_passes_through(registry_copy):
+    uri = registry_copy
     client = MlflowClient(uri, uri)
     client.create_registered_model("external")
     client.create_model_version("external", source="mlflow-artifacts:/3/models/m-1/artifacts")
@@ -181,9 +194,8 @@ def test_registry_summary_is_sorted_rounded_and_complete(registry):
     assert set(table["storage_scheme"]) == {"file"}
 
 
-def test_force_registers_again_and_aliases_follow_the_spec(tmp_path):
-    uri = _fresh_registry(tmp_path)
-    register_lab_models(uri)
+def test_force_registers_again_and_aliases_follow_the_spec(registry_copy):
+    uri = registry_copy
     client = MlflowClient(uri, uri)
     client.set_registered_model_alias("iris", "champion", "3")  # a promotion by hand
 

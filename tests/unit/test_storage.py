@@ -192,6 +192,44 @@ def test_s3_without_boto3_says_so(monkeypatch: pytest.MonkeyPatch, dest: Path) -
         initialize("s3://models/iris", dest)
 
 
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """An in-process S3 (moto) answering at the endpoint the storage step is configured with."""
+    pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    endpoint = "http://127.0.0.1:9000"
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "MOTO_S3_CUSTOM_ENDPOINTS": endpoint,
+                        "AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab"}.items():
+        monkeypatch.setenv(name, value)
+    import boto3
+
+    with moto.mock_aws():
+        client = boto3.client("s3", endpoint_url=endpoint)
+        client.create_bucket(Bucket="models")
+        yield client
+
+
+def test_s3_prefix_is_copied_without_sibling_prefixes(s3_bucket, dest: Path) -> None:
+    for name, text in MODEL_FILES.items():
+        s3_bucket.put_object(Bucket="models", Key=f"iris/{name}", Body=text.encode())
+    s3_bucket.put_object(Bucket="models", Key="iris-v2/MLmodel", Body=b"another model")
+    initialize("s3://models/iris", dest)
+    assert tree(dest) == MODEL_FILES
+
+
+def test_s3_single_archive_object_is_extracted(s3_bucket, dest: Path) -> None:
+    s3_bucket.put_object(Bucket="models", Key="archives/iris.tar.gz", Body=tar_gz(MODEL_FILES))
+    initialize("s3://models/archives/iris.tar.gz", dest)
+    assert tree(dest) == MODEL_FILES
+
+
+def test_s3_failures_name_the_uri(s3_bucket, dest: Path) -> None:
+    with pytest.raises(StorageError, match=r"^Failed to fetch model. No model found in s3://models/absent\.$"):
+        initialize("s3://models/absent", dest)
+    with pytest.raises(StorageError, match="^Cannot fetch s3://no-bucket/iris from http://127.0.0.1:9000: .*NoSuchBucket"):
+        initialize("s3://no-bucket/iris", dest)
+
+
 def test_cli_success_and_failure(source: Path, dest: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(source), str(dest)]) == 0
     assert tree(dest) == MODEL_FILES

@@ -175,9 +175,9 @@ def model_status(pods: list[dict[str, Any]], ready: bool) -> dict[str, Any]:
             if term and term.get("exitCode", 0) != 0:
                 return _failed(term, pod, copies)
         for main in status.get("containerStatuses") or []:
-            waiting = (main.get("state") or {}).get("waiting") or {}
+            # Crash-looping, or restarted after a crash and not ready again yet: the last failure stands.
             last = (main.get("lastState") or {}).get("terminated") or {}
-            if waiting.get("reason") == "CrashLoopBackOff" and last:
+            if not main.get("ready") and last.get("exitCode") not in (0, None):
                 return _failed(last, pod, copies)
     if ready:
         return {"transitionStatus": "UpToDate", "copies": copies,

@@ -1,0 +1,47 @@
+"""Shared fixtures: a small MLflow iris model on disk, and a local target in a throw-away LAB_HOME."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+@pytest.fixture(scope="session")
+def iris_mlflow_dir(tmp_path_factory) -> Path:
+    """An MLflow sklearn model directory (MLmodel + skops file) as a registry download would give."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    X.columns = FEATURES
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    path = tmp_path_factory.mktemp("models") / "iris"
+    mlflow.sklearn.save_model(model, str(path), signature=infer_signature(X, model.predict(X)))
+    return path
+
+
+def v2_payload(rows: list[list[float]]) -> dict:
+    """MLServer's V2 contract for MLflow models: one named input per column."""
+    return {"inputs": [{"name": name, "shape": [len(rows)], "datatype": "FP64", "data": [r[i] for r in rows]}
+                       for i, name in enumerate(FEATURES)]}
+
+
+@pytest.fixture(scope="module")
+def local_home(tmp_path_factory):
+    """A LAB_HOME of its own for a test module; every process started in it is stopped at the end."""
+    home = tmp_path_factory.mktemp("labhome")
+    old = os.environ.get("LAB_HOME")
+    os.environ["LAB_HOME"] = str(home)
+    yield home
+    from lab_helpers.local.control import down
+
+    down(home)
+    if old is None:
+        os.environ.pop("LAB_HOME", None)
+    else:
+        os.environ["LAB_HOME"] = old
