@@ -1,9 +1,13 @@
 """Serving Lab helpers: one API over two targets (`local` stand-in, `kubernetes` cluster)."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .api import Lab
+
+# mlflow imports tqdm.auto; in a kernel without ipywidgets that warns with a machine path. Text bars are fine.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 __all__ = ["Lab", "connect"]
 

@@ -53,6 +53,16 @@ class Lab(ABC):
                    timeout: float = 120.0) -> dict[str, Any]:
         return self.wait_for(kind, name, "Ready", namespace=namespace, timeout=timeout)
 
+    def variables(self, given: dict[str, str] | None) -> dict[str, str]:
+        """`${NAMESPACE}` is the lab's namespace unless the caller says otherwise."""
+        return {"NAMESPACE": self.namespace, **(given or {})}
+
+    def require(self, *steps: str) -> None:
+        """Idempotently create what earlier notebooks would have (e.g. ``"kserve"``, ``"iris"``)."""
+        from .prereqs import require
+
+        require(self, *steps)
+
     @abstractmethod
     def endpoint(self, name: str, namespace: str | None = None) -> tuple[str, str]:
         """(base URL to send requests to, Host header) for an InferenceService."""

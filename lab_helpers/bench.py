@@ -30,7 +30,9 @@ from .gateway import Backend, Gateway, Route, RouteTable, RouteTarget
 MODEL_NAME = "iris"
 ROUTE_HOST = "iris-bench.example.com"  # KServe's {{.Name}}-{{.Namespace}}.example.com
 INFER_REQUEST = {
-    "inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}]
+    "inputs": [
+        {"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}
+    ]
 }
 STARTUP_TIMEOUT_S = 60.0
 
@@ -103,7 +105,9 @@ class _Child:
     def failure(self, what: str) -> RuntimeError:
         self._stderr.seek(0)
         tail = self._stderr.read().decode(errors="replace").strip().splitlines()[-15:]
-        return RuntimeError(f"{self.name} {what} (exit code {self.popen.poll()}); its stderr ends with:\n" + "\n".join(tail))
+        return RuntimeError(
+            f"{self.name} {what} (exit code {self.popen.poll()}); its stderr ends with:\n" + "\n".join(tail)
+        )
 
     def cpu_seconds(self) -> float:
         times = self.process.cpu_times()
@@ -117,6 +121,8 @@ class _Child:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
         self._stderr.close()
 
 
@@ -136,7 +142,9 @@ def _start_gateway(backend_url: str) -> tuple[_Child, str]:
     assert child.popen.stdout is not None
     line = child.popen.stdout.readline()  # the first and only line it prints; empty if it died
     if not line.strip().isdigit():
-        raise child.failure("did not report its port")
+        failure = child.failure("did not report its port")
+        child.stop()
+        raise failure
     return child, f"http://127.0.0.1:{int(line)}"
 
 
@@ -261,7 +269,9 @@ def format_table(direct: PathResult, gateway: PathResult) -> str:
     return "\n".join(lines)
 
 
-async def gateway_overhead(*, requests: int, concurrency: int, seconds: float, rounds: int) -> tuple[PathResult, PathResult]:
+async def gateway_overhead(
+    *, requests: int, concurrency: int, seconds: float, rounds: int
+) -> tuple[PathResult, PathResult]:
     """Start runtime and gateway, measure both paths, stop everything; (direct, gateway) results."""
     runtime, runtime_url = _start_runtime()
     gateway: _Child | None = None

@@ -17,7 +17,8 @@ class ManifestError(LabError):
 
     def __init__(self, document: str, path: str, expected: str):
         self.document, self.path, self.expected = document, path, expected
-        super().__init__(f"{document}: field {path or '<root>'}: {expected} (nothing from this apply was applied)")
+        where = f"{document}: field {path}" if path else document
+        super().__init__(f"{where}: {expected} (nothing from this apply was applied)")
 
 
 class NotFound(LabError):

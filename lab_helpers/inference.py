@@ -41,3 +41,36 @@ def checked_json(response: httpx.Response, what: str) -> dict[str, Any]:
     except ValueError:
         detail = response.text
     raise LabError(f"{what}: HTTP {response.status_code}: {detail}")
+
+
+def v2_columns(frame: Any) -> dict[str, Any]:
+    """A V2 request for an MLflow model: one named input per column (MLServer's contract)."""
+    datatypes = {"float64": "FP64", "float32": "FP32", "int64": "INT64", "int32": "INT32", "bool": "BOOL"}
+    return {"inputs": [{"name": str(col), "shape": [len(frame)], "datatype": datatypes.get(str(frame[col].dtype), "BYTES"),
+                        "data": frame[col].tolist()} for col in frame.columns]}
+
+
+def v1_instances(frame: Any) -> dict[str, Any]:
+    """A V1 request: rows as lists, in column order (what kserve-sklearnserver expects)."""
+    return {"instances": frame.to_numpy().tolist()}
+
+
+def check_v2_response(body: dict[str, Any]) -> Any:
+    """Parse with the kserve SDK's own Open Inference Protocol type: a wrong shape raises, naming the field."""
+    from kserve.protocol.rest.v2_datamodels import InferenceResponse
+
+    response = InferenceResponse.model_validate(body)
+    for output in response.outputs:
+        expected = 1
+        for dim in output.shape:
+            expected *= dim
+        if len(_flatten(output.data)) != expected:
+            raise LabError(f"output {output.name!r}: shape {output.shape} needs {expected} values, "
+                           f"got {len(_flatten(output.data))}")
+    return response
+
+
+def _flatten(data: Any) -> list[Any]:
+    if isinstance(data, list):
+        return [x for item in data for x in _flatten(item)]
+    return [data]

@@ -8,6 +8,7 @@ State lives in ``<lab home>/mlflow/``: ``mlflow.db`` (sqlite backend), ``artifac
 ``server.log`` and ``server.json`` (pid and port of the running server). Any process that calls
 `ensure_mlflow_server` reuses a healthy server from that record.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,10 +26,10 @@ from pathlib import Path
 
 import httpx
 import psutil
-from tqdm import tqdm
 
 from .errors import LabError
 from .paths import lab_home
+from .progress import Dots
 
 HOST = "127.0.0.1"
 HEALTH_PATH = "/health"
@@ -84,7 +85,7 @@ def stop_mlflow_server(home: Path | None = None) -> bool:
 
 
 def _state_dir(home: Path | None) -> Path:
-    state = (home or lab_home()) / "mlflow"
+    state = (Path(home).resolve() if home else lab_home()) / "mlflow"
     state.mkdir(parents=True, exist_ok=True)
     return state
 
@@ -154,7 +155,11 @@ def _start(state: Path, timeout: float) -> str:
         _record_path(state).unlink(missing_ok=True)
         if outcome == "exited" and "address already in use" in log_tail.lower():
             continue
-        what = f"exited with code {process.returncode}" if outcome == "exited" else f"was not healthy after {timeout:g} s"
+        what = (
+            f"exited with code {process.returncode}"
+            if outcome == "exited"
+            else f"was not healthy after {timeout:g} s"
+        )
         raise LabError(f"MLflow server on port {port} {what}; last lines of {_log_path(state)}:\n{log_tail}")
     raise LabError(f"MLflow server: {PORT_ATTEMPTS} free ports were taken before the server could bind them")
 
@@ -185,18 +190,23 @@ def _free_port() -> int:
 
 
 def _wait_until_healthy(process: subprocess.Popen, uri: str, timeout: float) -> str:
-    """"healthy", "exited" or "timeout"; shows the seconds waited, since a cold start takes a while."""
+    """Return "healthy", "exited" or "timeout"; show the wait (a cold start takes a while)."""
     started = time.monotonic()
-    bar = "{desc}: {n} s (timeout {total} s)"
-    with tqdm(total=int(timeout), desc="Starting MLflow server", bar_format=bar, leave=False) as progress:
-        while time.monotonic() - started < timeout:
-            if process.poll() is not None:
-                return "exited"
-            if _healthy(uri):
-                return "healthy"
-            time.sleep(0.5)
-            progress.update(int(time.monotonic() - started) - progress.n)
-    return "healthy" if _healthy(uri) else "timeout"
+    dots = Dots(f"starting the MLflow server (timeout {timeout:.0f} s)")
+    outcome = "timeout"
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            outcome = "exited"
+            break
+        if _healthy(uri):
+            outcome = "healthy"
+            break
+        time.sleep(0.5)
+        dots.tick()
+    else:
+        outcome = "healthy" if _healthy(uri) else "timeout"
+    dots.done("ready" if outcome == "healthy" else outcome)
+    return outcome
 
 
 def _healthy(uri: str) -> bool:

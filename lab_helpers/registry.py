@@ -8,6 +8,7 @@ artifacts for the other runtimes: a directory with exactly one ``model.joblib`` 
 kserve-sklearnserver and, for the heavy model, a Triton model repository. A version tag names
 each of those directories, so `storage_uri` can find them for any flavor.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -253,7 +254,9 @@ def _fluent_tracking(tracking_uri: str) -> Iterator[None]:
     Run URLs are not printed: they carry a machine-specific port into notebook outputs.
     """
     previous_uri = mlflow.get_tracking_uri()
-    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")}
+    saved_env = {
+        k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
+    }
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow.set_tracking_uri(tracking_uri)
     try:
@@ -338,7 +341,9 @@ def _resolve(
         if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             raise
         known = sorted(m.name for m in client.search_registered_models())
-        raise NotFound(f"no registered model {name!r} at {tracking_uri}; registered models: {known}") from None
+        raise NotFound(
+            f"no registered model {name!r} at {tracking_uri}; registered models: {known}"
+        ) from None
     if alias is not None:
         if alias not in model.aliases:
             existing = {a: int(v) for a, v in sorted(model.aliases.items())}
@@ -357,7 +362,7 @@ def _servable(location: str, rewrite: dict[str, str]) -> str:
     uri = _as_uri(location)
     for prefix in sorted(rewrite, key=len, reverse=True):
         if uri.startswith(prefix):
-            uri = rewrite[prefix] + uri[len(prefix):]
+            uri = rewrite[prefix] + uri[len(prefix) :]
             break
     scheme = urlsplit(uri).scheme
     if scheme not in KSERVE_STORAGE_SCHEMES:
@@ -373,12 +378,14 @@ def _as_uri(location: str) -> str:
     return Path(location).as_uri() if location.startswith("/") else location
 
 
-def _aliases_of(model: RegisteredModel, version: str) -> tuple[str, ...]:
+def _aliases_of(model: RegisteredModel, version: str | int) -> tuple[str, ...]:
     return tuple(sorted(alias for alias, v in model.aliases.items() if str(v) == str(version)))
 
 
 def _flavors_of(version: ModelVersion) -> list[str]:
-    logged = {key.removeprefix(ARTIFACT_TAG_PREFIX) for key in version.tags if key.startswith(ARTIFACT_TAG_PREFIX)}
+    logged = {
+        key.removeprefix(ARTIFACT_TAG_PREFIX) for key in version.tags if key.startswith(ARTIFACT_TAG_PREFIX)
+    }
     return [flavor for flavor in FLAVORS if flavor == "mlflow" or flavor in logged]
 
 

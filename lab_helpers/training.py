@@ -4,18 +4,22 @@ Every estimator is a stock scikit-learn class (no custom code), so a fresh proce
 through skops, joblib or MLflow without importing anything from this package. Fixed seeds and
 a fixed stratified split make the accuracies, and the spec hash the registry keys on, stable.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import onnx
 import pandas as pd
 import sklearn
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
 from sklearn.base import BaseEstimator, clone
 from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.ensemble import RandomForestClassifier
@@ -25,14 +29,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
 
 from .errors import LabError
 
 SEED = 0
 TEST_SIZE = 0.3
-# Opsets old enough for the onnxruntime inside Triton 23.05 (the KServe default image).
+# Pinned below skl2onnx's newest so older onnxruntime builds (as in Triton images) load the model.
 ONNX_TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 ONNX_INPUT_NAME = "input"
 

@@ -193,7 +193,8 @@ class Gateway:
         in_flight = self._in_flight.get(host, 0)
         if in_flight >= self.max_in_flight_per_route:
             limit = self.max_in_flight_per_route
-            return await self._finish(call, call.error(503, f"host {host} has {in_flight} requests in flight (limit {limit})", retry_after=1))
+            message = f"host {host} has {in_flight} requests in flight (limit {limit})"
+            return await self._finish(call, call.error(503, message, retry_after=1))
         self._in_flight[host] = in_flight + 1
         try:
             return await self._route(call)
@@ -210,7 +211,8 @@ class Gateway:
                 response = await run_filter(call.request, call.target)
             except Exception:
                 log.exception("gateway filter %r failed for request %s", run_filter, call.request_id)
-                return await self._finish(call, call.error(500, f"gateway filter {getattr(run_filter, '__name__', run_filter)} failed"))
+                name = getattr(run_filter, "__name__", repr(run_filter))
+                return await self._finish(call, call.error(500, f"gateway filter {name} failed"))
             if response is not None:
                 return await self._finish(call, response)
         try:
@@ -248,7 +250,8 @@ class Gateway:
                 request.method, url, headers=headers, data=call.body or None, allow_redirects=False
             )
         except aiohttp.ClientConnectorError as exc:
-            return await self._finish(call, call.error(503, f"{call.describe(backend)} unreachable: {exc.os_error}", retry_after=1))
+            message = f"{call.describe(backend)} unreachable: {exc.os_error}"
+            return await self._finish(call, call.error(503, message, retry_after=1))
         except TimeoutError:
             return await self._finish(call, call.error(504, f"{call.describe(backend)} did not answer in time"))
         except aiohttp.ClientError as exc:
@@ -261,7 +264,8 @@ class Gateway:
                 try:
                     response_body = await upstream.read()
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    return await self._finish(call, call.error(502, f"{call.describe(backend)} broke off its response: {exc!r}"))
+                    message = f"{call.describe(backend)} broke off its response: {exc!r}"
+                    return await self._finish(call, call.error(502, message))
                 response = web.Response(
                     status=upstream.status, reason=upstream.reason, headers=response_headers, body=response_body
                 )
@@ -277,7 +281,8 @@ class Gateway:
             return await self._finish(call, response, backend)
 
     async def _finish(
-        self, call: _Call, response: web.StreamResponse, backend: Backend | None = None, response_body: bytes | None = None
+        self, call: _Call, response: web.StreamResponse,
+        backend: Backend | None = None, response_body: bytes | None = None,
     ) -> web.StreamResponse:
         """Send the response, then tell the observers (their cost is not on the caller's latency)."""
         if not response.prepared:

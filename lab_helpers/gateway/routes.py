@@ -44,7 +44,8 @@ class Backend:
 
     def __post_init__(self) -> None:
         url = URL(self.url)
-        if url.scheme != "http" or not url.host or url.explicit_port is None or url.path not in ("", "/") or url.query_string:
+        bare = url.path in ("", "/") and not url.query_string and not url.fragment
+        if url.scheme != "http" or not url.host or url.explicit_port is None or not bare:
             raise ValueError(f"Backend.url: expected http://HOST:PORT with no path or query, got {self.url!r}")
         object.__setattr__(self, "url", f"http://{url.host}:{url.port}")
 

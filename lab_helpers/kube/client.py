@@ -100,9 +100,10 @@ class Target:
     name: str | None = None
 
     def __str__(self) -> str:
-        where = f"{self.namespace}/" if self.namespace and self.rtype.namespaced else ""
-        return f"{self.rtype.kind} {where}{self.name}" if self.name else f"{self.rtype.kind} objects" + (
-            f" in namespace {self.namespace}" if self.namespace and self.rtype.namespaced else "")
+        scoped = self.rtype.namespaced and self.namespace
+        if self.name:
+            return f"{self.rtype.kind} {self.namespace + '/' if scoped else ''}{self.name}"
+        return f"{self.rtype.kind} objects" + (f" in namespace {self.namespace}" if scoped else "")
 
 
 class ApiFailure(Exception):
@@ -124,7 +125,9 @@ class ApiFailure(Exception):
         return self.code == 404 and self.details.get("kind") == "namespaces"
 
 
-_FIELD_IN_MESSAGE = (re.compile(r'unknown field "([^"]+)"'), re.compile(r"\.?([\w.\[\]-]+): field not declared in schema"))
+# Strict field validation names the unknown field only in the message.
+_FIELD_IN_MESSAGE = (re.compile(r'unknown field "([^"]+)"'),
+                     re.compile(r"\.?([\w.\[\]-]+): field not declared in schema"))
 
 
 def _manifest_error(failure: ApiFailure, document: str) -> ManifestError:
@@ -228,9 +231,9 @@ class KubeApi:
             return _manifest_error(failure, document)
         if failure.code == 404 and target is not None:
             if failure.namespace_missing and target.rtype.kind != "Namespace":
-                return NotFound(f"{what}: namespace {failure.details.get('name') or target.namespace!r} does not "
-                                f"exist on context {self.context!r}; create it (`kubectl create namespace "
-                                f"{failure.details.get('name') or target.namespace}`) or apply a Namespace first")
+                namespace = failure.details.get("name") or target.namespace
+                return NotFound(f"{what}: namespace {namespace!r} does not exist on context {self.context!r}; "
+                                f"create it (`kubectl create namespace {namespace}`) or apply a Namespace first")
             if failure.details.get("name") or not target.rtype.is_custom:
                 return NotFound(f"{target} not found on context {self.context!r}")
             return NotFound(f"{what}: {target.rtype.kind} ({target.rtype.api_version}) is not served by this "
@@ -258,9 +261,8 @@ def _is_met(obj: dict[str, Any], condition: str) -> bool:
     found = _condition(obj, condition)
     if found is None or found.get("status") != "True":
         return False
-    stale = [g for g in (observed, found.get("observedGeneration")) if g is not None and generation is not None
-             and g < generation]
-    return not stale
+    return not any(seen is not None and generation is not None and seen < generation
+                   for seen in (observed, found.get("observedGeneration")))
 
 
 def _condition_summary(obj: dict[str, Any]) -> str:
@@ -321,7 +323,7 @@ class KubernetesLab(Lab):
         Namespace document of the same apply cannot be dry-run before that namespace exists; it is
         checked by its real apply.
         """
-        planned = [self._plan(doc.obj, doc.origin) for doc in load_documents(source, variables)]
+        planned = [self._plan(doc.obj, doc.origin) for doc in load_documents(source, self.variables(variables))]
         created_namespaces = {body["metadata"]["name"] for _, rtype, body, _ in planned if rtype.kind == "Namespace"}
         for origin, rtype, body, path in planned:
             try:
@@ -417,17 +419,15 @@ class KubernetesLab(Lab):
         return sorted(matching, key=_event_time)
 
     def _descendants(self, root: dict[str, Any], namespace: str) -> set[tuple[str, str]]:
-        candidates = [o for k in _DESCENDANT_KINDS[root["kind"]] for o in self.list(k, namespace)]
+        """(kind, name) of what `root` owns, directly or through a chain of ownerReferences."""
+        levels = _DESCENDANT_KINDS[root["kind"]]
+        candidates = [obj for kind in levels for obj in self.list(kind, namespace)]
         owners, found = {root["metadata"].get("uid")}, set()
-        grew = True
-        while grew:
-            grew = False
+        for _ in levels:  # one pass per level of ownership
             for obj in candidates:
-                uid = obj["metadata"].get("uid")
-                if uid not in owners and any(ref.get("uid") in owners for ref in obj["metadata"].get("ownerReferences") or []):
-                    owners.add(uid)
+                if {ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or []} & owners:
+                    owners.add(obj["metadata"].get("uid"))
                     found.add((obj["kind"], obj["metadata"]["name"]))
-                    grew = True
         return found
 
     # ---- wait
@@ -436,53 +436,64 @@ class KubernetesLab(Lab):
                  timeout: float = 120.0) -> dict[str, Any]:
         """Watch the object (field selector on its name) until `condition` is True for its current
         generation; on timeout raise NotReady with a diagnosis (reason, last events, runbook)."""
-        rtype = lookup(kind)
-        ns = namespace or self.namespace
-        target = Target(rtype, ns, name)
-        selector = {"fieldSelector": f"metadata.name={name}"}
+        target = Target(lookup(kind), namespace or self.namespace, name)
         started = time.monotonic()
-        deadline = started + timeout
         reporter = _Progress(self._progress or sys.stdout, str(target), started, self.progress_after)
+        met, current = self._follow(target, condition, started + timeout, reporter)
+        if met:
+            return current
+        if current is None:
+            raise NotReady(Diagnosis(kind=kind, name=name, namespace=target.namespace, reason="NotFound",
+                                     message=f"the object does not exist after {timeout:g}s (was it applied to "
+                                             f"namespace {target.namespace}, on context {self.api.context!r}?)"))
+        try:
+            diagnosis = diagnose(current, self.events(kind, name, target.namespace))
+        except Forbidden as denied:  # the diagnosis matters more than the events RBAC hides
+            diagnosis = diagnose(current, [])
+            diagnosis.message += f" (events not shown: {denied})"
+        raise NotReady(diagnosis)
+
+    def _follow(self, target: Target, condition: str, deadline: float,
+                reporter: _Progress) -> tuple[bool, dict[str, Any] | None]:
+        """(condition met, latest state or None if absent): list, then watch from that version,
+        re-listing when the server says the version is too old (410 Gone)."""
+        rtype, ns, name = target.rtype, target.namespace, target.name
+        selector = {"fieldSelector": f"metadata.name={name}"}
         current: dict[str, Any] | None = None
-        resource_version: str | None = None
+        version: str | None = None
         while True:
-            if resource_version is None:
+            if version is None:
                 listed = self.api.call("list", target, "GET", rtype.path(ns), query=selector)
-                resource_version = (listed.get("metadata") or {}).get("resourceVersion")
+                version = (listed.get("metadata") or {}).get("resourceVersion")
                 items = [o for o in listed.get("items") or [] if o["metadata"]["name"] == name]
                 current = dict(items[0], apiVersion=rtype.api_version, kind=rtype.kind) if items else None
-            if current is not None and _is_met(current, condition):
-                return current
+            met = current is not None and _is_met(current, condition)
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+            if met or remaining <= 0:
+                return met, current
             reporter.show(current)
             query = dict(selector, allowWatchBookmarks="true", timeoutSeconds=str(max(1, math.ceil(remaining))))
-            if resource_version:
-                query["resourceVersion"] = resource_version
+            if version:
+                query["resourceVersion"] = version
             try:
                 for event in self.api.watch(rtype.path(ns), query, read_timeout=min(remaining, WATCH_TICK_S)):
                     obj = event.get("object") or {}
-                    if event.get("type") == "ERROR":
-                        resource_version = None  # e.g. 410 Gone: the version is too old, list again
+                    if event.get("type") == "ERROR":  # e.g. 410 Gone inside the stream
+                        version = None
                         break
-                    resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+                    version = (obj.get("metadata") or {}).get("resourceVersion") or version
                     if event.get("type") == "BOOKMARK" or (obj.get("metadata") or {}).get("name") != name:
                         continue
                     current = None if event.get("type") == "DELETED" else obj
                     if current is not None and _is_met(current, condition):
-                        return current
+                        return True, current
                     reporter.show(current)
                     if time.monotonic() >= deadline:
                         break
             except ApiFailure as failure:
-                raise self.api.error(failure, "watch", target) from None
-        events = self.events(kind, name, ns) if current is not None else []
-        if current is None:
-            raise NotReady(Diagnosis(kind=kind, name=name, namespace=ns, reason="NotFound",
-                                     message=f"the object does not exist after {timeout:g}s (was it applied to "
-                                             f"namespace {ns}, on context {self.api.context!r}?)"))
-        raise NotReady(diagnose(current, events))
+                if failure.code != 410:
+                    raise self.api.error(failure, "watch", target) from None
+                version = None
 
     # ---- inference
 

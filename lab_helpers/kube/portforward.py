@@ -102,7 +102,7 @@ def open_pod_stream(api_client: k8s_client.ApiClient, namespace: str, pod: str, 
     try:
         forward = k8s_portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
     except (ApiException, ApiValueError) as exc:
-        reason = getattr(exc, "reason", None) or str(exc)
+        reason = (getattr(exc, "reason", None) or str(exc)).split(" -+-+- ")[0]  # drop echoed headers/body
         if "403" in reason:
             raise Forbidden(f"port-forward to pod {namespace}/{pod} is forbidden: RBAC must grant 'create' on "
                             f"'pods/portforward' (`kubectl auth can-i create pods/portforward -n {namespace}`)")

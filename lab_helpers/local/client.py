@@ -56,7 +56,7 @@ class LocalLab(Lab):
         return "_" if is_cluster_scoped(kind) else (namespace or self.namespace)
 
     def apply(self, source: Source, variables: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        docs = load_documents(source, variables, namespace=self.namespace)
+        docs = load_documents(source, self.variables(variables), namespace=self.namespace)
         payload = {"documents": [{"object": d.obj, "origin": d.origin} for d in docs]}
         return self._request("POST", "/apply", json=payload)["applied"]
 

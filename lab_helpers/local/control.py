@@ -16,6 +16,7 @@ import psutil
 
 from ..errors import TargetUnavailable
 from ..paths import lab_home
+from ..progress import Dots
 from .kubelet import RUNTIME_MARKER
 
 START_TIMEOUT = 30.0
@@ -49,18 +50,18 @@ def ensure_daemon(home: Path | None = None, timeout: float = START_TIMEOUT) -> d
     log = open(home / "daemon.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "lab_helpers.local.daemon", "--home", str(home)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    print("starting the local control plane", end="", flush=True)
+    dots = Dots("starting the local control plane")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
         info = running(home)
         if info:
-            print(" ready", flush=True)
+            dots.done()
             return info
-        print(".", end="", flush=True)
-        time.sleep(0.3)
-    print(flush=True)
+        dots.tick()
+        time.sleep(0.2)
+    dots.done("failed")
     last = (home / "daemon.log").read_text(errors="replace").strip().splitlines()[-5:]
     raise TargetUnavailable("the local control plane did not start (see .lab/daemon.log; "
                             "runbook: runbooks/local-target.md):\n" + "\n".join(last))

@@ -46,6 +46,13 @@ def ensure_token(home: Path) -> str:
     return path.read_text().strip()
 
 
+def warm_validation() -> None:
+    from ..validation import validate
+
+    validate({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": "warm"},
+              "spec": {"predictor": {"model": {"modelFormat": {"name": "mlflow"}}}}}, "warm-up")
+
+
 def _port(preferred: int | None) -> int:
     """Reuse the port of the previous run when free, so curl commands in notebooks stay valid."""
     if preferred:
@@ -107,6 +114,8 @@ class ControlPlane:
 
     async def run(self) -> None:
         self.seed()
+        # Parse the CRD schemas now, off the loop, so the first apply does not wait for them.
+        asyncio.get_running_loop().run_in_executor(None, warm_validation)
         ports_file = self.home / "ports.json"
         saved = json.loads(ports_file.read_text()) if ports_file.exists() else {}
         token = ensure_token(self.home)

@@ -194,16 +194,19 @@ def _decode_column(inp: InferInput) -> np.ndarray:
 
 
 def _encode_prediction(prediction: Any) -> list[InferOutput]:
-    """MLServer's encoding: a DataFrame gives one output per column, anything else one "output-1"."""
+    """Encode like MLServer: a DataFrame through PandasCodec (one [N, 1] output per column, string
+    columns tagged content_type "str"; mlserver/codecs/pandas.py), anything else as "output-1"."""
     if isinstance(prediction, pd.DataFrame):
-        return [_output(str(column), prediction[column].to_numpy()) for column in prediction.columns]
-    return [_output(MLSERVER_NUMPY_OUTPUT, np.asarray(prediction), parameters={"content_type": "np"})]
+        columns = {str(name): prediction[name].to_numpy() for name in prediction.columns}
+        return [_output(name, values, "str" if values.dtype.kind in "USO" else None)
+                for name, values in columns.items()]
+    return [_output(MLSERVER_NUMPY_OUTPUT, np.asarray(prediction), "np")]
 
 
-def _output(name: str, values: np.ndarray, parameters: dict[str, str] | None = None) -> InferOutput:
+def _output(name: str, values: np.ndarray, content_type: str | None) -> InferOutput:
     if values.dtype.kind in "USO":
         values = values.astype(object)
     if values.ndim == 1:
         values = values.reshape(-1, 1)
-    return InferOutput(name=name, shape=list(values.shape), datatype=from_np_dtype(values.dtype),
-                       data=values, parameters=parameters)
+    return InferOutput(name=name, shape=list(values.shape), datatype=from_np_dtype(values.dtype), data=values,
+                       parameters={"content_type": content_type} if content_type else None)

@@ -156,6 +156,24 @@ async def _request_validation_error(request: Any, exc: Any) -> Any:
     return JSONResponse({"error": f"invalid inference request: {'; '.join(problems)}"}, status_code=422)
 
 
+def preimport_skops(model_dir: Path) -> None:
+    """Import skops.io first when the MLflow model is skops-serialized (mlflow 3's sklearn default).
+
+    skops.io lists its trusted types at import by scanning every loaded module once per numpy/scipy
+    ufunc (skops/io/_utils.py `whichmodule`); imported before kserve and mlflow it scans ~2k modules
+    instead of ~3.5k, which saves about a second of CPU on the cold start.
+    """
+    import yaml
+
+    try:
+        mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text())
+        serialization = mlmodel["flavors"]["sklearn"]["serialization_format"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return  # not an skops model, or a broken one that load() will report
+    if serialization == "skops":
+        import skops.io  # noqa: F401
+
+
 def build_model(args: argparse.Namespace) -> Any:
     """The runtime's model object, not loaded yet (importing it imports kserve)."""
     from lab_helpers.runtime.models import MLflowModel, SKLearnModel
@@ -190,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # kserve.model_server parses sys.argv when imported; keep the lab's flags away from that parser.
     sys.argv = sys.argv[:1]
+    if args.model_format == "mlflow":
+        preimport_skops(args.model_dir)
     model = build_model(args)
     from lab_helpers.runtime.models import ModelLoadError
 

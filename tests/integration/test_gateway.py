@@ -5,6 +5,7 @@ import asyncio
 import base64
 import gzip
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from aiohttp import web
 from yarl import URL
 
 from lab_helpers.gateway import Backend, Exchange, Gateway, Route, RouteTable, RouteTarget
+from lab_helpers.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -93,18 +95,25 @@ def route(host: str, *urls: str, ready: bool = True, revision: str = "r1") -> Ro
     return Route(host, [RouteTarget("iris", "lab", revision, [Backend(url, ready) for url in urls], 100)])
 
 
-Scenario = Callable[[aiohttp.ClientSession, Gateway], Awaitable[None]]
+def run_through_gateway(
+    table: RouteTable, scenario: Callable[[aiohttp.ClientSession], Awaitable[None]], **gateway_options
+) -> None:
+    """Start a Gateway on a free loopback port, run `scenario` with a client of it, stop it.
 
-
-def run_through_gateway(table: RouteTable, scenario: Scenario, **gateway_options) -> None:
-    """Start a Gateway on a free loopback port, run `scenario` against it, stop it."""
+    The client sends only the headers a test sets (no User-Agent, Accept-Encoding or default
+    Content-Type) and leaves bodies compressed, so what arrives is what the gateway did.
+    """
 
     async def main() -> None:
         gateway = Gateway(table, **gateway_options)
         port = await gateway.start()
+        client = aiohttp.ClientSession(
+            f"http://127.0.0.1:{port}", auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        )
         try:
-            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", auto_decompress=False) as client:
-                await scenario(client, gateway)
+            async with client:
+                await scenario(client)
         finally:
             await gateway.stop()
 
@@ -119,7 +128,7 @@ async def backend_count(url: str) -> int:
 def test_routes_by_host_header_with_port_stripped(backends):
     table = RouteTable([route("one.example.com", backends["one"]), route("two.example.com", backends["two"])])
 
-    async def scenario(client, gateway):
+    async def scenario(client):
         for host, expected in [("one.example.com", "one"), ("TWO.example.com:8080", "two")]:
             async with client.get("/v2/health/ready", headers={"Host": host}) as response:
                 assert response.status == 200
@@ -131,7 +140,7 @@ def test_routes_by_host_header_with_port_stripped(backends):
 def test_unknown_host_is_404_json_and_own_host_serves_healthz(backends):
     table = RouteTable([route("one.example.com", backends["one"])])
 
-    async def scenario(client, gateway):
+    async def scenario(client):
         async with client.get("/v2/health/ready", headers={"Host": "nope.example.com"}) as response:
             assert response.status == 404
             assert await response.json() == {"error": "no route for host nope.example.com"}
@@ -146,7 +155,7 @@ def test_method_path_query_headers_and_body_pass_through(backends):
     table = RouteTable([route("one.example.com", backends["one"])])
     payload = bytes(range(256)) * 4
 
-    async def scenario(client, gateway):
+    async def scenario(client):
         headers = {"Host": "one.example.com", "X-Caller": "notebook", "Proxy-Authorization": "secret"}
         path = URL("/v2/models/iris/infer?b=%2Fx&status=201", encoded=True)  # sent as is, %2F kept
         async with client.put(path, data=payload, headers=headers) as response:
@@ -170,26 +179,14 @@ def test_method_path_query_headers_and_body_pass_through(backends):
             received = {name.lower(): value for name, value in (await response.json())["headers"]}
             assert received["x-request-id"] == "caller-42"
 
-    async def main():
-        gateway = Gateway(table)
-        port = await gateway.start()
-        bare = aiohttp.ClientSession(
-            f"http://127.0.0.1:{port}", skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type")
-        )
-        try:
-            async with bare:
-                await scenario(bare, gateway)
-        finally:
-            await gateway.stop()
-
-    asyncio.run(main())
+    run_through_gateway(table, scenario)
 
 
 def test_compressed_and_streamed_responses_pass_through_unchanged(backends):
     table = RouteTable([route("one.example.com", backends["one"])])
     exchanges: list[Exchange] = []
 
-    async def scenario(client, gateway):
+    async def scenario(client):
         async with client.get("/gzip", headers={"Host": "one.example.com"}) as response:
             assert response.headers["Content-Encoding"] == "gzip"
             assert gzip.decompress(await response.read()) == b"compressed payload"
@@ -209,7 +206,7 @@ def test_backend_down_is_503_with_retry_after(backends):
         route("unready.example.com", backends["one"], ready=False),
     ])
 
-    async def scenario(client, gateway):
+    async def scenario(client):
         async with client.post("/v2/models/iris/infer", data=b"{}", headers={"Host": "down.example.com"}) as response:
             assert response.status == 503
             assert response.headers["Retry-After"] == "1"
@@ -231,7 +228,7 @@ def test_body_over_the_cap_is_413_without_contacting_the_backend(backends):
         for _ in range(4):
             yield b"x" * 1000
 
-    async def scenario(client, gateway):
+    async def scenario(client):
         before = await backend_count(backends["one"])
         headers = {"Host": "one.example.com"}
         async with client.post("/v2/models/iris/infer", data=b"x" * 4000, headers=headers) as response:
@@ -249,7 +246,7 @@ def test_body_over_the_cap_is_413_without_contacting_the_backend(backends):
 def test_requests_beyond_the_in_flight_bound_get_503(backends):
     table = RouteTable([route("one.example.com", backends["one"])])
 
-    async def scenario(client, gateway):
+    async def scenario(client):
         async def call() -> tuple[int, str | None]:
             async with client.get("/?delay=0.5", headers={"Host": "one.example.com"}) as response:
                 await response.read()
@@ -281,7 +278,7 @@ def test_filters_can_answer_or_hold_and_observers_see_every_routed_request(backe
     def broken_observer(exchange: Exchange) -> None:
         raise RuntimeError("observer bug")
 
-    async def scenario(client, gateway):
+    async def scenario(client):
         headers = {"Host": "iris.example.com", "X-Caller": "intruder"}
         async with client.post("/v2/models/iris/infer", data=b'{"inputs": []}', headers=headers) as response:
             assert response.status == 403
@@ -304,3 +301,36 @@ def test_filters_can_answer_or_hold_and_observers_see_every_routed_request(backe
     assert json.loads(served.response_body)["backend"] == "one"
     assert served.duration_s > 0 and served.host == "iris.example.com" and served.method == "POST"
     assert served.request_headers["X-Caller"] == "notebook"
+
+
+def test_slow_backend_is_504_and_a_failing_filter_is_500(backends):
+    table = RouteTable([route("one.example.com", backends["one"]), route("guarded.example.com", backends["two"])])
+
+    async def broken_policy(request: web.BaseRequest, target: RouteTarget) -> None:
+        if request.host.startswith("guarded"):
+            raise KeyError("identity")
+
+    async def scenario(client):
+        async with client.get("/?delay=2", headers={"Host": "one.example.com"}) as response:
+            assert response.status == 504
+            assert "did not answer in time" in (await response.json())["error"]
+        async with client.get("/", headers={"Host": "guarded.example.com"}) as response:
+            assert response.status == 500
+            assert await response.json() == {"error": "gateway filter broken_policy failed"}
+
+    run_through_gateway(table, scenario, upstream_timeout_s=0.3, filters=[broken_policy])
+
+
+def test_benchmark_prints_both_paths_and_the_ratio():
+    completed = subprocess.run(
+        [sys.executable, "-m", "lab_helpers.bench", "gateway", "--requests", "20", "--concurrency", "2",
+         "--seconds", "5", "--rounds", "1"],
+        capture_output=True, text=True, timeout=180, cwd=REPO_ROOT,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    rows = dict(re.findall(r"^(direct|gateway) +(\d+ +\d+ +[\d.]+ +[\d.]+ +\d+) ", completed.stdout, re.MULTILINE))
+    for path in ("direct", "gateway"):
+        requests, errors, p50_ms, p99_ms, per_second = rows[path].split()
+        assert (int(requests), int(errors)) == (20, 0)
+        assert 0 < float(p50_ms) <= float(p99_ms) and int(per_second) > 0
+    assert re.search(r"gateway/direct throughput \d+\.\d\d .*added p50 [+-]\d+\.\d\d ms", completed.stdout)

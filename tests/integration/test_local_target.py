@@ -44,7 +44,7 @@ def lab(local_home):
 @pytest.fixture(scope="module")
 def iris(lab, iris_mlflow_dir):
     lab.apply(manifests_dir() / "serving" / "iris-inferenceservice.yaml",
-              {"IRIS_STORAGE_URI": iris_mlflow_dir.as_uri(), "NAMESPACE": "lab"})
+              {"IRIS_STORAGE_URI": iris_mlflow_dir.as_uri()})
     return lab.wait_ready("InferenceService", "iris", timeout=90)
 
 

@@ -308,3 +308,46 @@ def test_bad_model_dir_exits_1_with_one_line_naming_dir_and_cause(
     last_line = done.stderr.strip().splitlines()[-1]
     assert last_line.startswith(f"failed to load {model_format} model 'broken' from {bad_dir}: ")
     assert cause in last_line
+
+
+def infer_request(columns: dict[str, list], datatype: str = "FP64") -> Any:
+    from kserve.protocol.infer_type import InferInput, InferRequest
+
+    return InferRequest(model_name="m", request_id="r", infer_inputs=[
+        InferInput(name=name, shape=[len(values)], datatype=datatype, data=values) for name, values in columns.items()])
+
+
+def test_mlflow_dataframe_prediction_gives_one_output_per_column(tmp_path: Path) -> None:
+    import mlflow.pyfunc
+
+    from lab_helpers.runtime.models import MLflowModel
+
+    class LabelAndScore(mlflow.pyfunc.PythonModel):
+        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+            return pd.DataFrame({"label": np.where(model_input["petal_length"] > 2.5, "versicolor", "setosa"),
+                                 "score": model_input["petal_length"] * 2})
+
+    mlflow.pyfunc.save_model(tmp_path / "frame", python_model=LabelAndScore())  # no signature: inputs as sent
+    model = MLflowModel("frame", tmp_path / "frame")
+    model.load()
+    response, _ = model.predict(infer_request({"petal_length": [1.4, 5.2]})).to_rest()
+    assert response["outputs"] == [
+        {"name": "label", "shape": [2, 1], "datatype": "BYTES", "parameters": {"content_type": "str"},
+         "data": ["setosa", "versicolor"]},
+        {"name": "score", "shape": [2, 1], "datatype": "FP64", "data": [2.8, 10.4]}]
+
+
+def test_mlflow_string_labels_come_back_as_bytes(tmp_path: Path, iris: tuple[pd.DataFrame, np.ndarray]) -> None:
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    from lab_helpers.runtime.models import MLflowModel
+
+    features, target = iris
+    labels = np.array(["setosa", "versicolor", "virginica"])[target]
+    mlflow.sklearn.save_model(LogisticRegression(max_iter=500).fit(features, labels), tmp_path / "named")
+    model = MLflowModel("named", tmp_path / "named")
+    model.load()
+    response, _ = model.predict(infer_request(dict(zip(FEATURES, np.array(ROWS).T.tolist())))).to_rest()
+    assert response["outputs"] == [{"name": "output-1", "shape": [3, 1], "datatype": "BYTES",
+                                    "parameters": {"content_type": "np"}, "data": ["setosa", "virginica", "versicolor"]}]

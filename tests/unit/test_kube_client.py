@@ -148,7 +148,8 @@ def test_unknown_kind_is_rejected_before_any_request(cluster: MockCluster) -> No
 
 
 def test_documents_in_a_namespace_created_by_the_same_apply_are_applied(cluster: MockCluster) -> None:
-    cluster.server[is_dry_run_apply, kmock.resource("", "v1", "configmaps"), kmock.namespace("team-a")] << 404 << status(
+    configmaps_in_team_a = (kmock.resource("", "v1", "configmaps"), kmock.namespace("team-a"))
+    cluster.server[is_dry_run_apply, *configmaps_in_team_a] << 404 << status(
         404, "NotFound", 'namespaces "team-a" not found', name="team-a", kind="namespaces")
     applied = cluster.lab().apply([
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}},
@@ -174,6 +175,17 @@ def test_applying_an_object_read_back_with_get_works(cluster: MockCluster) -> No
     lab.apply(current)
     assert "managedFields" not in cluster.requests(is_real_apply)[-1].data["metadata"]
     assert cluster.stored("ConfigMap", "lab", "settings")["data"] == {"a": "2"}
+
+
+def test_s3_credentials_manifest_gives_a_service_account_with_annotated_secret(cluster: MockCluster) -> None:
+    cluster.lab().apply("manifests/serving/s3-credentials.yaml", variables={
+        "NAMESPACE": "lab", "S3_ENDPOINT": "minio.minio.svc.cluster.local:9000", "S3_USE_HTTPS": "0",
+        "S3_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "lab-reader", "AWS_SECRET_ACCESS_KEY": "s3cr3t+/key"})
+    secret = cluster.stored("Secret", "lab", "s3-credentials")
+    assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio.minio.svc.cluster.local:9000"
+    assert secret["metadata"]["annotations"]["serving.kserve.io/s3-usehttps"] == "0"
+    assert secret["stringData"] == {"AWS_ACCESS_KEY_ID": "lab-reader", "AWS_SECRET_ACCESS_KEY": "s3cr3t+/key"}
+    assert cluster.stored("ServiceAccount", "lab", "kserve-s3")["secrets"] == [{"name": "s3-credentials"}]
 
 
 # ---------------------------------------------------------------- read, delete, errors
@@ -303,6 +315,16 @@ def test_wait_returns_when_a_watch_event_makes_it_ready(cluster: MockCluster) ->
         in progress.getvalue()
 
 
+def test_wait_lists_again_when_the_watched_version_is_gone(cluster: MockCluster) -> None:
+    cluster.put("InferenceService", ISVC | {"status": {"conditions": [_condition("Ready", "False")]}})
+    cluster.server[kmock.action.WATCH][:1] << 410 << status(410, "Expired", "too old resource version: 1 (7)")
+    timer = cluster.patch_status_later(0.5, "InferenceService", "lab", "iris",
+                                       {"conditions": [_condition("Ready", "True")]})
+    assert cluster.lab(progress=io.StringIO()).wait_for("InferenceService", "iris", timeout=20)
+    timer.join()
+    assert len(cluster.requests(kmock.action.LIST)) == 2 and len(cluster.requests(kmock.action.WATCH)) == 2
+
+
 def test_wait_ignores_a_ready_condition_from_an_older_generation(cluster: MockCluster) -> None:
     cluster.put("InferenceService", {"metadata": {"name": "iris", "namespace": "lab", "generation": 2},
                                      "status": {"observedGeneration": 1, "conditions": [_condition("Ready", "True")]}})
@@ -327,6 +349,17 @@ def test_wait_timeout_raises_a_diagnosis_with_reason_events_and_runbook(cluster:
     assert [e["reason"] for e in diagnosis.events] == ["InferenceServiceReady", "ScalingReplicaSet",
                                                        "SuccessfulCreate", "BackOff"]
     assert "runbook: runbooks/model-load-failed.md" in str(caught.value)
+
+
+def test_wait_timeout_still_diagnoses_when_rbac_hides_events(cluster: MockCluster) -> None:
+    cluster.put("InferenceService", ISVC | {"status": {"conditions": [
+        _condition("PredictorReady", "False", "ProgressDeadlineExceeded")]}})
+    cluster.server[kmock.action.LIST, kmock.resource("", "v1", "events")] << 403 << status(
+        403, "Forbidden", 'events is forbidden: User "alice" cannot list resource "events"', kind="events")
+    with pytest.raises(NotReady) as caught:
+        cluster.lab(progress=io.StringIO()).wait_for("InferenceService", "iris", timeout=1)
+    assert caught.value.diagnosis.reason == "ProgressDeadlineExceeded"
+    assert "(events not shown: cannot list events in namespace lab" in caught.value.diagnosis.message
 
 
 def test_wait_for_an_object_that_never_appears_says_so(cluster: MockCluster) -> None:

@@ -1,4 +1,5 @@
 """The lab's registry against a sqlite-backed MLflow in a temporary directory (no server)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -108,7 +109,12 @@ def test_mlflow_flavor_is_the_directory_holding_MLmodel(registry):
     assert "/models/m-" in uri and uri.endswith("/artifacts")  # MLflow 3 layout
     mlmodel = Model.load(model_dir)
     assert mlmodel.flavors["sklearn"]["serialization_format"] == "skops"
-    assert mlmodel.get_input_schema().input_names() == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    assert mlmodel.get_input_schema().input_names() == [
+        "sepal_length",
+        "sepal_width",
+        "petal_length",
+        "petal_width",
+    ]
 
 
 def test_sklearn_flavor_is_a_directory_with_exactly_one_joblib(registry):
@@ -129,9 +135,13 @@ def test_onnx_flavor_is_a_triton_repository_that_onnxruntime_serves(registry):
     assert 'name: "input"' in config and "dims: [ 64 ]" in config
     assert 'name: "label"' in config and "reshape: { shape: [ ] }" in config
     assert 'name: "probabilities"' in config and "dims: [ 10 ]" in config
-    session = ort.InferenceSession(str(repo / "digits" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(repo / "digits" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     digits = load_dataset("digits")
-    labels, probabilities = session.run(["label", "probabilities"], {"input": digits.X_test.to_numpy(np.float32)})
+    labels, probabilities = session.run(
+        ["label", "probabilities"], {"input": digits.X_test.to_numpy(np.float32)}
+    )
     sklearn_model = joblib.load(
         _local_path(storage_uri(registry["uri"], "digits", version=1, flavor="sklearn")) / "model.joblib"
     )
@@ -146,9 +156,17 @@ def test_onnx_flavor_is_a_triton_repository_that_onnxruntime_serves(registry):
         ({"name": "iris", "version": 9}, NotFound, "no version 9; its versions: [1, 2, 3]"),
         ({"name": "iris", "alias": "prod"}, NotFound, "its aliases: {'challenger': 2, 'champion': 1}"),
         ({"name": "iris"}, LabError, "give exactly one of version or alias"),
-        ({"name": "iris", "version": 1, "alias": "champion"}, LabError, "give exactly one of version or alias"),
+        (
+            {"name": "iris", "version": 1, "alias": "champion"},
+            LabError,
+            "give exactly one of version or alias",
+        ),
         ({"name": "iris", "version": "1"}, LabError, "version must be a positive integer"),
-        ({"name": "iris", "version": 1, "flavor": "onnx"}, NotFound, "no 'onnx' artifacts; it has ['mlflow', 'sklearn']"),
+        (
+            {"name": "iris", "version": 1, "flavor": "onnx"},
+            NotFound,
+            "no 'onnx' artifacts; it has ['mlflow', 'sklearn']",
+        ),
         ({"name": "iris", "version": 1, "flavor": "pytorch"}, LabError, "unknown flavor 'pytorch'"),
     ],
 )
@@ -164,7 +182,7 @@ def test_rewrite_maps_the_longest_matching_prefix(registry):
     rewritten = storage_uri(
         registry["uri"], "iris", version=1, rewrite={"file:///": "s3://wrong/", root: "s3://mlflow/lab"}
     )
-    assert rewritten == "s3://mlflow/lab" + uri[len(root):]
+    assert rewritten == "s3://mlflow/lab" + uri[len(root) :]
 
 
 def test_proxied_artifacts_need_a_rewrite_and_s3_passes_through(registry_copy):
@@ -184,9 +202,13 @@ def test_proxied_artifacts_need_a_rewrite_and_s3_passes_through(registry_copy):
 def test_registry_summary_is_sorted_rounded_and_complete(registry):
     table = registry_summary(registry["uri"])
     assert list(table.columns) == ["name", "version", "aliases", "flavors", "accuracy", "storage_scheme"]
-    assert list(zip(table["name"], table["version"])) == sorted(EXPECTED_VERSIONS)
+    assert list(zip(table["name"], table["version"], strict=True)) == sorted(EXPECTED_VERSIONS)
     assert table.set_index(["name", "version"])["aliases"].to_dict() == {
-        ("digits", 1): "", ("iris", 1): "champion", ("iris", 2): "challenger", ("iris", 3): "", ("wine", 1): ""
+        ("digits", 1): "",
+        ("iris", 1): "champion",
+        ("iris", 2): "challenger",
+        ("iris", 3): "",
+        ("wine", 1): "",
     }
     assert table.loc[table["name"] == "digits", "flavors"].item() == "mlflow,sklearn,onnx"
     assert set(table.loc[table["name"] != "digits", "flavors"]) == {"mlflow,sklearn"}
@@ -205,7 +227,13 @@ def test_force_registers_again_and_aliases_follow_the_spec(registry_copy):
 
     forced = register_lab_models(uri, force=True)
     assert all(v.created for v in forced)
-    assert [(v.name, v.version) for v in forced] == [("iris", 4), ("iris", 5), ("iris", 6), ("wine", 2), ("digits", 2)]
+    assert [(v.name, v.version) for v in forced] == [
+        ("iris", 4),
+        ("iris", 5),
+        ("iris", 6),
+        ("wine", 2),
+        ("digits", 2),
+    ]
     assert client.get_registered_model("iris").aliases == {"champion": 4, "challenger": 5}
     assert [(v.name, v.version) for v in register_lab_models(uri)] == [(v.name, v.version) for v in forced]
 
@@ -214,7 +242,8 @@ def test_training_is_deterministic():
     first, second = train(LAB_MODELS[0]), train(LAB_MODELS[0])
     assert first.accuracy == second.accuracy
     np.testing.assert_array_equal(
-        first.estimator.predict_proba(first.dataset.X_test), second.estimator.predict_proba(second.dataset.X_test)
+        first.estimator.predict_proba(first.dataset.X_test),
+        second.estimator.predict_proba(second.dataset.X_test),
     )
 
 
@@ -225,8 +254,15 @@ def test_spec_hash_tracks_the_estimator_and_is_stable_across_processes():
     here = [spec_hash(s) for s in LAB_MODELS]
     assert len(set(here)) == len(LAB_MODELS)
     elsewhere = subprocess.run(
-        [sys.executable, "-c", "from lab_helpers.training import LAB_MODELS, spec_hash\n"
-         "print(' '.join(spec_hash(s) for s in LAB_MODELS))"],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
+        [
+            sys.executable,
+            "-c",
+            "from lab_helpers.training import LAB_MODELS, spec_hash\n"
+            "print(' '.join(spec_hash(s) for s in LAB_MODELS))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
     ).stdout.split()
     assert elsewhere == here
