@@ -6,6 +6,7 @@ Kinds are given as the Kubernetes kind (``"InferenceService"``), names without n
 """
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterable
@@ -54,8 +55,9 @@ class Lab(ABC):
         return self.wait_for(kind, name, "Ready", namespace=namespace, timeout=timeout)
 
     def variables(self, given: dict[str, str] | None) -> dict[str, str]:
-        """`${NAMESPACE}` is the lab's namespace unless the caller says otherwise."""
-        return {"NAMESPACE": self.namespace, **(given or {})}
+        """Placeholders every manifest may use, overridden by the environment, then by the caller."""
+        defaults = {"NAMESPACE": self.namespace, "SERVICE_ACCOUNT": "default"}
+        return {**{k: os.environ.get(k, v) for k, v in defaults.items()}, **(given or {})}
 
     def require(self, *steps: str) -> None:
         """Idempotently create what earlier notebooks would have (e.g. ``"kserve"``, ``"iris"``)."""

@@ -115,7 +115,7 @@ def test_release_values_avoid_the_documented_gotchas():
 ])
 def test_iris_inference_services(file, name, protocol, model_format, storage_variable):
     doc, = load_documents(MANIFESTS / "serving" / file,
-                          variables={"NAMESPACE": "lab-ns", storage_variable: "s3://models/iris"})
+                          variables={"NAMESPACE": "lab-ns", "SERVICE_ACCOUNT": "default", storage_variable: "s3://models/iris"})
     isvc = doc.obj
     model = isvc["spec"]["predictor"]["model"]
     assert (isvc["metadata"]["name"], isvc["metadata"]["namespace"]) == (name, "lab-ns")

@@ -1,0 +1,248 @@
+"""The Prometheus Operator of the local target: monitors and rules -> the configuration of a real Prometheus.
+
+Once a kube-prometheus-stack HelmRelease is Ready, this controller keeps one real `prometheus`
+process running (`prom.process`) with the configuration the operator would generate
+(`prom.config`): a job per ServiceMonitor/PodMonitor endpoint, a rule file per PrometheusRule, and
+one static job, ``lab-gateway``, scraping the gateway's ``/metrics``. That job stands in for mesh
+telemetry: on a cluster the ``istio_*`` request series come from the Envoy sidecars; locally the
+gateway records the same names (`gateway.metrics`).
+
+As with kube-prometheus-stack, only objects carrying the Helm release's label
+(``release: <release name>``) are selected, unless the release's values change the selectors.
+Each object gets the operator's status (``status.bindings[].conditions[type=Accepted]``) and,
+because a notebook cannot open Prometheus' targets page, events saying what was found, dropped
+or ignored, and why.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ...errors import LabError
+from ...prom.config import ScrapeJob, monitor_jobs, rule_file, rule_files, scrape_config, selector_matches
+from ...prom.process import PrometheusProcess, require_binary
+from ..catalogue import CHARTS
+from .base import Controller, condition, is_true, ns
+
+CHART = "kube-prometheus-stack"
+SCRAPE_INTERVAL = "2s"         # global scrape and rule evaluation interval: a notebook sees data in seconds
+RETRY_SECONDS = 10.0           # after Prometheus failed to start or reload, before trying again
+GATEWAY_JOB = "lab-gateway"
+RUNBOOK = "runbooks/prometheus-no-data.md"
+SERVICE_MONITOR_EXAMPLE = "manifests/monitoring/iris-servicemonitor.yaml"
+# Chart values naming each kind's selector: (explicit selector, "nil selector uses the release label").
+_SELECTOR_VALUES = {"ServiceMonitor": ("serviceMonitorSelector", "serviceMonitorSelectorNilUsesHelmValues"),
+                    "PodMonitor": ("podMonitorSelector", "podMonitorSelectorNilUsesHelmValues"),
+                    "PrometheusRule": ("ruleSelector", "ruleSelectorNilUsesHelmValues")}
+
+
+def installed_release(store) -> dict[str, Any] | None:
+    """The Ready HelmRelease that installed kube-prometheus-stack (the chart running prometheus-operator)."""
+    charts = {name for name, chart in CHARTS.items() if "prometheus-operator" in chart.controllers}
+    for release in store.list("HelmRelease"):
+        history = (release.get("status") or {}).get("history") or [{}]
+        if is_true(release) and history[0].get("chartName") in charts:
+            return release
+    return None
+
+
+@dataclass(frozen=True)
+class PrometheusInstance:
+    """The Prometheus object kube-prometheus-stack creates, and the selectors it is given."""
+
+    namespace: str
+    name: str
+    selectors: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of_release(cls, release: dict[str, Any]) -> PrometheusInstance:
+        """Names and selectors as the chart renders them for this HelmRelease.
+
+        Flux names the Helm release ``spec.releaseName``, else ``[targetNamespace-]name``; the chart
+        names the Prometheus ``<fullname>-prometheus``; a selector not set in the values is
+        ``{matchLabels: {release: <release name>}}`` unless ``*NilUsesHelmValues`` is false.
+        """
+        spec = release["spec"]
+        target_ns = spec.get("targetNamespace")
+        release_name = spec.get("releaseName") or (f"{target_ns}-" if target_ns else "") + release["metadata"]["name"]
+        values = ((spec.get("values") or {}).get("prometheus") or {}).get("prometheusSpec") or {}
+        selectors = {}
+        for kind, (explicit, nil_uses_release) in _SELECTOR_VALUES.items():
+            if values.get(explicit):
+                selectors[kind] = values[explicit]
+            elif values.get(nil_uses_release, True):
+                selectors[kind] = {"matchLabels": {"release": release_name}}
+            else:
+                selectors[kind] = {}
+        fullname = release_name if CHART in release_name else f"{release_name}-{CHART}"
+        return cls(target_ns or ns(release), f"{fullname[:26].rstrip('-')}-prometheus", selectors)
+
+    def selects(self, obj: dict[str, Any]) -> bool:
+        labels = obj["metadata"].get("labels") or {}
+        return selector_matches(self.selectors[obj["kind"]], labels, f"Prometheus {self.ref} selector")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def describe(self, kind: str) -> str:
+        selector = self.selectors[kind]
+        parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+        parts += [f"{e.get('key')} {e.get('operator')} {e.get('values', [])}" for e in selector.get("matchExpressions") or []]
+        return ", ".join(parts) or "everything"
+
+
+def gateway_job(port: int) -> dict[str, Any]:
+    """The static job scraping the gateway's Istio-named request metrics (the local mesh telemetry)."""
+    return {"job_name": GATEWAY_JOB, "metrics_path": "/metrics", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+
+
+class MonitoringController(Controller):
+    """ServiceMonitor/PodMonitor/PrometheusRule -> status and events (`reconcile`), the Prometheus process (`sync`)."""
+
+    kinds = ("ServiceMonitor", "PodMonitor", "PrometheusRule")
+
+    def __init__(self, ctx, gateway_port: Callable[[], int | None] = lambda: None, binary: str = "prometheus",
+                 promtool: str = "promtool"):
+        super().__init__(ctx)
+        self.process = PrometheusProcess(ctx.home / "prometheus", binary)
+        self.gateway_port = gateway_port
+        self.promtool = promtool
+        self._reported: dict[str, tuple[str, str]] = {}        # uid -> last (reason, message) recorded
+        self._rule_checks: dict[str, tuple[int, str]] = {}     # uid -> (generation checked, problem or "")
+        self._retry_at = 0.0
+
+    @property
+    def port(self) -> int:
+        """Prometheus' loopback port, fixed before it starts (daemon.json `prometheus_port`)."""
+        return self.process.port
+
+    # --- per object: status and events -----------------------------------------------------------
+    async def reconcile(self, obj: dict[str, Any]) -> None:
+        release = installed_release(self.store)
+        if release is None:
+            return  # CRDs served but no operator: the object just sits there, as on a cluster
+        instance = PrometheusInstance.of_release(release)
+        kind = obj["kind"]
+        if not instance.selects(obj):
+            self._set_status(obj, None, "")
+            self._report(obj, "NotSelected", f"Prometheus {instance.ref} ignores this {kind}: it selects {kind}s "
+                                             f"labelled {instance.describe(kind)} (kube-prometheus-stack selects its "
+                                             f"Helm release's label by default); see {RUNBOOK}", "Warning")
+            return
+        if kind == "PrometheusRule":
+            problem = await self._check_rule(obj)
+            self._set_status(obj, instance, problem)
+            groups = len(obj["spec"].get("groups") or [])
+            self._report(obj, *(("InvalidConfiguration", f"rules not loaded: {problem}", "Warning") if problem else
+                                ("RulesLoaded", f"{groups} rule group(s) loaded into Prometheus {instance.ref}",
+                                 "Normal")))
+            return
+        jobs = monitor_jobs(obj, self.store.list("Service"), self.store.list("Pod"), SCRAPE_INTERVAL, SCRAPE_INTERVAL)
+        problem = next((job.invalid for job in jobs if job.invalid), "")
+        self._set_status(obj, instance, problem)
+        if problem:
+            self._report(obj, "InvalidConfiguration", f"not scraped: {problem}", "Warning")
+        else:
+            self._report(obj, *_targets_summary(obj, jobs))
+
+    def _set_status(self, obj: dict[str, Any], instance: PrometheusInstance | None, problem: str) -> None:
+        """The operator's status: a binding to the Prometheus that selects the object, Accepted or not."""
+        if instance is None:
+            status: dict[str, Any] = {"bindings": []}
+        else:
+            previous = next(iter((obj.get("status") or {}).get("bindings") or []), {}).get("conditions")
+            accepted = condition("Accepted", not problem, "InvalidConfiguration" if problem else "Accepted",
+                                 problem, previous)
+            accepted["observedGeneration"] = obj["metadata"].get("generation", 1)
+            status = {"bindings": [{"group": "monitoring.coreos.com", "resource": "prometheuses",
+                                    "name": instance.name, "namespace": instance.namespace,
+                                    "conditions": [accepted]}]}
+        self.store.set_status(obj["kind"], ns(obj), obj["metadata"]["name"], status)
+
+    def _report(self, obj: dict[str, Any], reason: str, message: str, type_: str) -> None:
+        """Record an event when what the object is told changes (not on every pass)."""
+        uid = obj["metadata"]["uid"]
+        if self._reported.get(uid) != (reason, message):
+            self._reported[uid] = (reason, message)
+            self.store.record_event(obj, reason, message, type_)
+
+    async def _check_rule(self, rule: dict[str, Any]) -> str:
+        """`promtool check rules` on the rule file (once per generation); "" when valid, else promtool's complaint."""
+        uid, generation = rule["metadata"]["uid"], rule["metadata"].get("generation", 1)
+        checked = self._rule_checks.get(uid)
+        if checked and checked[0] == generation:
+            return checked[1]
+        path = self.process.dir / "checks" / f"{uid}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(rule_file(rule))
+        proc = await asyncio.create_subprocess_exec(require_binary(self.promtool), "check", "rules", str(path),
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output = (await proc.communicate())[0].decode(errors="replace")
+        path.unlink()
+        problem = ""
+        if proc.returncode != 0:
+            lines = [line.strip() for line in output.splitlines() if line.strip()]
+            failed = lines[lines.index("FAILED:") + 1:] if "FAILED:" in lines else lines
+            problem = " ".join(failed).replace(f"{path}: ", "").replace(str(path), "the rule file")
+        self._rule_checks[uid] = (generation, problem)
+        return problem
+
+    # --- once per pass: the Prometheus process ----------------------------------------------------
+    async def sync(self) -> None:
+        """Keep Prometheus running with the configuration of the selected monitors and valid rules."""
+        release = installed_release(self.store)
+        if release is None:
+            if self.process.running():
+                await self.process.stop()  # the chart was uninstalled
+            return
+        if time.monotonic() < self._retry_at:
+            return
+        instance = PrometheusInstance.of_release(release)
+        monitors = [m for kind in ("ServiceMonitor", "PodMonitor") for m in self.store.list(kind) if instance.selects(m)]
+        rules = [r for r in self.store.list("PrometheusRule") if instance.selects(r) and self._rule_valid(r)]
+        port = self.gateway_port()
+        config = scrape_config(monitors, self.store.list("Service"), self.store.list("Pod"),
+                               [gateway_job(port)] if port else [], scrape_interval=SCRAPE_INTERVAL,
+                               evaluation_interval=SCRAPE_INTERVAL)
+        try:
+            outcome = await self.process.apply(config, rule_files(rules))
+        except LabError as exc:
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+            self.store.record_event(release, "PrometheusFailed", f"Prometheus {instance.ref}: {exc}", "Warning")
+            return
+        if outcome == "started":
+            self.store.record_event(release, "PrometheusStarted", f"Prometheus {instance.ref} serving at "
+                                                                  f"{self.process.url} (pid {self.process.pid})")
+
+    def _rule_valid(self, rule: dict[str, Any]) -> bool:
+        checked = self._rule_checks.get(rule["metadata"]["uid"])
+        return checked is not None and checked[0] == rule["metadata"].get("generation", 1) and not checked[1]
+
+    async def shutdown(self) -> None:
+        """Stop Prometheus (the daemon's `down` path; a killed daemon leaves it running to be adopted)."""
+        await self.process.stop()
+
+
+def _targets_summary(monitor: dict[str, Any], jobs: list[ScrapeJob]) -> tuple[str, str, str]:
+    """(reason, message, type) telling what a monitor scrapes, what it dropped and why."""
+    targets = [(job, t) for job in jobs for t in job.targets]
+    dropped = [d for job in jobs for d in job.dropped]
+    shown = ", ".join(f"{t.labels['namespace']}/{t.labels['pod']} at {t.address}{job.settings['metrics_path']}"
+                      for job, t in targets[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+    if dropped:
+        hint = (f"; a PodMonitor only scrapes ports the pod declares and KServe's runtimes declare none: scrape the "
+                f"<isvc>-predictor Service with a ServiceMonitor instead ({SERVICE_MONITOR_EXAMPLE})"
+                if monitor["kind"] == "PodMonitor" else "")
+        scraped = f"scraping {len(targets)} target(s): {shown}; " if targets else "no targets; "
+        return ("TargetsDropped", f"{scraped}{len(dropped)} dropped: {dropped[0].reason}{hint}; see {RUNBOOK}",
+                "Warning")
+    if targets:
+        return "TargetsDiscovered", f"scraping {len(targets)} target(s): {shown}", "Normal"
+    what = "Service" if monitor["kind"] == "ServiceMonitor" else "pod"
+    selected = sorted({ref for job in jobs for ref in job.selected})
+    if selected:  # pods whose runtime process has not started yet, or a Service scaled to zero
+        return "NoTargets", f"selects {what} {', '.join(selected)}: no runtime process to scrape yet", "Normal"
+    return "NoTargets", f"selects no {what}: check its selector and namespaceSelector; see {RUNBOOK}", "Warning"

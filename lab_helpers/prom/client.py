@@ -1,0 +1,230 @@
+"""PromQL from a notebook: queries, alerts, rules and targets of a Prometheus as tidy DataFrames.
+
+The same client serves both targets; only the URL differs:
+
+- local: the control plane's Prometheus, whose port is ``prometheus_port`` in ``daemon.json``
+  (`local_prom_client`);
+- kubernetes: ``$PROMETHEUS_URL`` if set, else a port-forward to kube-prometheus-stack's
+  ``svc/kube-prometheus-stack-prometheus:9090`` in ``monitoring`` (`cluster_prom_client`).
+
+Every frame has one row per series (instant) or per sample (range), one column per label, and
+``value`` (float); rows are sorted by their labels so printed results are stable.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import httpx
+import pandas as pd
+
+from ..errors import LabError, TargetUnavailable
+from ..paths import lab_home
+from ..progress import Dots
+
+if TYPE_CHECKING:
+    from ..kube.client import KubernetesLab
+
+PROMETHEUS_URL_ENV = "PROMETHEUS_URL"
+CLUSTER_NAMESPACE, CLUSTER_SERVICE, CLUSTER_PORT = "monitoring", "kube-prometheus-stack-prometheus", 9090
+RUNBOOK = "runbooks/prometheus-no-data.md"
+TimeLike = datetime | pd.Timestamp | float | int | str
+
+
+class PromClient:
+    """The Prometheus HTTP API (``/api/v1``) with errors that quote Prometheus."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0, unreachable_hint: str = "",
+                 on_close: Callable[[], None] | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.unreachable_hint = unreachable_hint
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._on_close = on_close
+
+    def __enter__(self) -> PromClient:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+    def _get(self, path: str, params: dict[str, Any] | None = None, what: str = "") -> Any:
+        try:
+            response = self._http.get(f"/api/v1/{path}", params=params)
+        except httpx.TransportError as exc:
+            raise TargetUnavailable(f"Prometheus at {self.base_url} is not answering ({exc}). "
+                                    f"{self.unreachable_hint}".strip()) from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise LabError(f"Prometheus at {self.base_url} answered {path} with HTTP {response.status_code} and no "
+                           f"JSON: {response.text[:300]}") from None
+        if body.get("status") != "success":
+            raise LabError(f"Prometheus rejected {what or path}: {body.get('errorType', 'error')}: "
+                           f"{body.get('error', response.text[:300])}")
+        return body["data"]
+
+    def query(self, promql: str, at: TimeLike | None = None) -> pd.DataFrame:
+        """Instant query: a row per series (labels..., value), or ``timestamp`` too for a range selector."""
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = _unix(at)
+        return _frame(self._get("query", params, f"the query {promql!r}"))
+
+    def query_range(self, promql: str, start: TimeLike = "-5m", end: TimeLike = "now",
+                    step: str | float = "2s") -> pd.DataFrame:
+        """Range query in long format: a row per sample (labels..., timestamp, value).
+
+        `start`/`end` take datetimes, unix seconds, ``"now"`` or a duration back from now (``"-5m"``).
+        """
+        params = {"query": promql, "start": _unix(start), "end": _unix(end), "step": step}
+        return _frame(self._get("query_range", params, f"the range query {promql!r}"))
+
+    def wait_for_series(self, promql: str, timeout: float = 60.0, min_points: int = 1,
+                        every: float = 1.0) -> pd.DataFrame:
+        """Poll until the instant query has `min_points` rows with a value; LabError with what it saw otherwise."""
+        dots = Dots(f"waiting for {promql}")
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.query(promql)
+            points = int(frame["value"].notna().sum()) if "value" in frame else 0
+            if points >= min_points:
+                dots.done(f"{points} series")
+                return frame
+            if time.monotonic() >= deadline:
+                dots.done("timed out")
+                raise LabError(f"{promql!r} had {points} series with a value after {timeout:g} s (wanted "
+                               f"{min_points}). Scrape targets: {self._targets_summary()}. See {RUNBOOK}")
+            time.sleep(every)
+            dots.tick()
+
+    def _targets_summary(self) -> str:
+        targets = self.targets()
+        if targets.empty:
+            return "none (no monitor selected, or no pod running)"
+        rows = [f"{t.job} {t.instance} {t.health}" + (f" ({t.last_error})" if t.last_error else "")
+                for t in targets.itertuples()]
+        return "; ".join(rows[:6]) + (f"; and {len(rows) - 6} more" if len(rows) > 6 else "")
+
+    def alerts(self) -> pd.DataFrame:
+        """Active alerts (state ``pending`` or ``firing``): alertname, state, labels..., value, active_at, summary."""
+        rows = [{"alertname": a["labels"].get("alertname", ""), "state": a.get("state", ""),
+                 **{k: v for k, v in a["labels"].items() if k != "alertname"},
+                 "value": _float(a.get("value")), "active_at": pd.to_datetime(a.get("activeAt"), utc=True),
+                 "summary": (a.get("annotations") or {}).get("summary", "")}
+                for a in self._get("alerts")["alerts"]]
+        return _sorted(pd.DataFrame(rows, columns=None if rows else ["alertname", "state", "value", "active_at",
+                                                                     "summary"]), ["alertname"])
+
+    def rules(self) -> pd.DataFrame:
+        """Every loaded rule: group, name, type (alerting/recording), state, health, query, for_s, last_error."""
+        rows = [{"group": group["name"], "name": rule["name"], "type": rule["type"],
+                 "state": rule.get("state", ""), "health": rule.get("health", ""), "query": rule["query"],
+                 "for_s": rule.get("duration", 0), "last_error": rule.get("lastError", ""),
+                 "active_alerts": len(rule.get("alerts") or []), "file": group.get("file", "")}
+                for group in self._get("rules")["groups"] for rule in group["rules"]]
+        columns = ["group", "name", "type", "state", "health", "query", "for_s", "last_error", "active_alerts", "file"]
+        return pd.DataFrame(rows, columns=columns).sort_values(["group", "name"], ignore_index=True)
+
+    def targets(self) -> pd.DataFrame:
+        """Active scrape targets: job (scrape pool), instance, health, last_error, last_scrape, namespace/service/pod."""
+        rows = [{"job": t.get("scrapePool", ""), "instance": t["labels"].get("instance", ""),
+                 "health": t.get("health", ""), "last_error": t.get("lastError", ""),
+                 "last_scrape": pd.to_datetime(t.get("lastScrape"), utc=True),
+                 **{k: t["labels"].get(k, "") for k in ("namespace", "service", "pod")},
+                 "scrape_url": t.get("scrapeUrl", "")}
+                for t in self._get("targets", {"state": "active"})["activeTargets"]]
+        columns = ["job", "instance", "health", "last_error", "last_scrape", "namespace", "service", "pod",
+                   "scrape_url"]
+        return pd.DataFrame(rows, columns=columns).sort_values(["job", "instance"], ignore_index=True)
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _unix(value: TimeLike) -> float:
+    """Unix seconds for a datetime, a number, ``"now"``, ``"-5m"`` (before now) or an ISO date string."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "now":
+            return time.time()
+        if text.startswith("-"):
+            return time.time() - pd.Timedelta(text[1:]).total_seconds()
+        value = pd.Timestamp(text)
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.timestamp()
+
+
+def _sorted(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    """Label columns sorted (given ones first), value-like columns last; rows sorted by labels."""
+    tail = [c for c in ("timestamp", "value", "active_at", "summary") if c in frame.columns]
+    labels = [c for c in first if c in frame.columns]
+    labels += sorted(c for c in frame.columns if c not in labels and c not in tail)
+    frame = frame[labels + tail]
+    keys = labels + (["timestamp"] if "timestamp" in frame.columns else [])
+    return frame.sort_values(keys, ignore_index=True) if keys and not frame.empty else frame.reset_index(drop=True)
+
+
+def _frame(data: dict[str, Any]) -> pd.DataFrame:
+    """A Prometheus result (vector, matrix, scalar, string) as a tidy DataFrame."""
+    kind, result = data["resultType"], data["result"]
+    if kind in ("scalar", "string"):
+        return pd.DataFrame([{"timestamp": pd.to_datetime(result[0], unit="s", utc=True), "value": _float(result[1])
+                              if kind == "scalar" else result[1]}])
+    if kind == "vector":
+        rows = [{**series["metric"], "value": _float(series["value"][1])} for series in result]
+        return _sorted(pd.DataFrame(rows, columns=None if rows else ["value"]), ["__name__"])
+    rows = [{**series["metric"], "timestamp": stamp, "value": _float(value)}
+            for series in result for stamp, value in series["values"]]
+    frame = pd.DataFrame(rows, columns=None if rows else ["timestamp", "value"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s", utc=True)
+    return _sorted(frame, ["__name__"])
+
+
+def local_prom_client(home: Path | None = None) -> PromClient:
+    """The local control plane's Prometheus (port from ``daemon.json``)."""
+    info_path = (home or lab_home()) / "daemon.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except (FileNotFoundError, ValueError):
+        raise TargetUnavailable(f"the local control plane is not running ({info_path} missing): "
+                                "connect('local') starts it") from None
+    if not info.get("prometheus_port"):
+        raise LabError(f"{info_path} names no prometheus_port: this control plane runs no Prometheus stand-in")
+    return PromClient(f"http://127.0.0.1:{info['prometheus_port']}", unreachable_hint=(
+        "On the local target Prometheus runs once kube-prometheus-stack is installed: "
+        "lab.apply('manifests/platform/kube-prometheus-stack.yaml') and wait for HelmRelease "
+        f"monitoring/kube-prometheus-stack; its events say why it is not running. See {RUNBOOK}"))
+
+
+def cluster_prom_client(lab: KubernetesLab, namespace: str = CLUSTER_NAMESPACE, service: str = CLUSTER_SERVICE,
+                        port: int = CLUSTER_PORT) -> PromClient:
+    """The cluster's Prometheus: ``$PROMETHEUS_URL``, else a port-forward held open until `close()`."""
+    url = os.environ.get(PROMETHEUS_URL_ENV)
+    if url:
+        return PromClient(url, unreachable_hint=f"Check {PROMETHEUS_URL_ENV}={url} (and the port-forward behind it, "
+                                                f"e.g. `kubectl -n {namespace} port-forward svc/{service} {port}`).")
+    stack = ExitStack()
+    forwarded = stack.enter_context(lab.port_forward(f"svc/{service}", port, namespace=namespace))
+    return PromClient(forwarded.url, on_close=stack.close, unreachable_hint=(
+        f"The port-forward to {namespace}/svc/{service}:{port} broke ({'; '.join(forwarded.errors) or 'no error'}); "
+        f"set {PROMETHEUS_URL_ENV} to reach Prometheus another way."))

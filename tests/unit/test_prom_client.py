@@ -1,0 +1,67 @@
+"""Prometheus API results as tidy DataFrames, and the time arguments a notebook passes."""
+from __future__ import annotations
+
+import math
+import socket
+import time
+
+import pandas as pd
+import pytest
+
+from lab_helpers.errors import LabError, TargetUnavailable
+from lab_helpers.prom.client import PromClient, _frame, _unix, local_prom_client
+
+
+def test_a_vector_is_a_row_per_series_with_label_columns_sorted_and_value_last():
+    frame = _frame({"resultType": "vector", "result": [
+        {"metric": {"destination_workload": "b", "response_code": "200"}, "value": [1700000000.0, "2.5"]},
+        {"metric": {"destination_workload": "a", "response_code": "400"}, "value": [1700000000.0, "NaN"]}]})
+    assert list(frame.columns) == ["destination_workload", "response_code", "value"]
+    assert frame["destination_workload"].tolist() == ["a", "b"]
+    assert math.isnan(frame["value"][0]) and frame["value"][1] == 2.5
+
+
+def test_an_empty_vector_still_has_a_value_column():
+    frame = _frame({"resultType": "vector", "result": []})
+    assert frame.empty and list(frame.columns) == ["value"]
+
+
+def test_a_matrix_is_long_format_with_utc_timestamps():
+    frame = _frame({"resultType": "matrix", "result": [
+        {"metric": {"__name__": "up", "job": "lab-gateway"}, "values": [[1700000002, "1"], [1700000000, "0"]]}]})
+    assert list(frame.columns) == ["__name__", "job", "timestamp", "value"]
+    assert frame["value"].tolist() == [0.0, 1.0]  # sorted by time within the series
+    assert frame["timestamp"][0] == pd.Timestamp(1700000000, unit="s", tz="UTC")
+
+
+def test_a_scalar_is_one_row():
+    frame = _frame({"resultType": "scalar", "result": [1700000000, "3"]})
+    assert frame["value"].tolist() == [3.0]
+
+
+def test_time_arguments():
+    now = time.time()
+    assert _unix("now") == pytest.approx(now, abs=1)
+    assert _unix("-5m") == pytest.approx(now - 300, abs=1)
+    assert _unix(1700000000) == 1700000000.0
+    assert _unix("2023-11-14T22:13:20Z") == 1700000000.0
+    assert _unix(pd.Timestamp("2023-11-14 22:13:20")) == 1700000000.0  # naive means UTC
+
+
+def test_an_unreachable_prometheus_is_target_unavailable_with_the_hint():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        with PromClient(url, timeout=2, unreachable_hint="Install kube-prometheus-stack.") as client:
+            with pytest.raises(TargetUnavailable, match=f"Prometheus at {url} is not answering .*Install kube"):
+                client.query("up")
+
+
+def test_the_local_client_reads_the_port_from_daemon_json(tmp_path):
+    with pytest.raises(TargetUnavailable, match="local control plane is not running"):
+        local_prom_client(tmp_path)
+    (tmp_path / "daemon.json").write_text('{"api_port": 1, "gateway_port": 2}')
+    with pytest.raises(LabError, match="names no prometheus_port"):
+        local_prom_client(tmp_path)
+    (tmp_path / "daemon.json").write_text('{"prometheus_port": 41999}')
+    assert local_prom_client(tmp_path).base_url == "http://127.0.0.1:41999"
