@@ -72,8 +72,3 @@ def diagnose(obj: dict[str, Any], events: list[dict[str, Any]], last: int = 5) -
         reason=reason, message=message, events=events[-last:], runbook=runbook,
     )
 
-
-def condition_summary(obj: dict[str, Any]) -> str:
-    """`PredictorReady=True IngressReady=True Ready=False`: the one line a progress display needs."""
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return " ".join(f"{c.get('type')}={c.get('status')}" for c in conditions) or "no conditions yet"

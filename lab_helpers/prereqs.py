@@ -64,10 +64,17 @@ def _iris(lab: Lab) -> None:
     lab.wait_ready("InferenceService", "iris", timeout=300)
 
 
+def _monitoring(lab: Lab) -> None:
+    lab.apply(manifests_dir() / "platform" / "kube-prometheus-stack.yaml")
+    lab.wait_ready("HelmRelease", "kube-prometheus-stack", namespace="monitoring", timeout=600)
+    lab.apply(manifests_dir() / "monitoring")
+
+
 STEPS: dict[str, tuple[tuple[str, ...], Callable[[Lab], None]]] = {
     "registry": ((), _registry),
     "kserve": ((), _kserve),
     "iris": (("registry", "kserve"), _iris),
+    "monitoring": (("iris",), _monitoring),
 }
 
 

@@ -9,6 +9,8 @@ become lab errors, so no raw ApiException reaches a notebook.
 """
 from __future__ import annotations
 
+import functools
+
 import json
 import math
 import os
@@ -29,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from ..api import Lab, Source
+from ..conditions import condition_met, condition_summary
 from ..diagnosis import Diagnosis, diagnose
 from ..errors import Conflict, Forbidden, LabError, ManifestError, NotFound, NotReady, TargetUnavailable
 from ..manifests import load_documents
@@ -250,29 +253,6 @@ class KubeApi:
 # --------------------------------------------------------------------------- helpers on objects
 
 
-def _condition(obj: dict[str, Any], condition: str) -> dict[str, Any] | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == condition), None)
-
-
-def _is_met(obj: dict[str, Any], condition: str) -> bool:
-    """`condition` is True and the status describes the current spec (not a stale generation)."""
-    generation = (obj.get("metadata") or {}).get("generation")
-    observed = (obj.get("status") or {}).get("observedGeneration")
-    found = _condition(obj, condition)
-    if found is None or found.get("status") != "True":
-        return False
-    return not any(seen is not None and generation is not None and seen < generation
-                   for seen in (observed, found.get("observedGeneration")))
-
-
-def _condition_summary(obj: dict[str, Any]) -> str:
-    parts = []
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        reason = f" ({c['reason']})" if c.get("reason") and c.get("status") != "True" else ""
-        parts.append(f"{c.get('type')}={c.get('status')}{reason}")
-    return " ".join(parts) or "no conditions reported yet"
-
-
 def _event_time(event: dict[str, Any]) -> datetime:
     stamp = (event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
              or (event.get("metadata") or {}).get("creationTimestamp"))
@@ -315,6 +295,13 @@ class KubernetesLab(Lab):
         self.progress_after = progress_after
 
     # ---- apply
+
+    @functools.cached_property
+    def prom(self) -> Any:
+        """PromQL against the cluster's Prometheus: $PROMETHEUS_URL, else a port-forward to it."""
+        from ..prom.client import cluster_prom_client
+
+        return cluster_prom_client(self)
 
     def apply(self, source: Source, variables: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """Dry-run every document server-side (dryRun=All), then server-side apply each in order.
@@ -467,7 +454,7 @@ class KubernetesLab(Lab):
                 version = (listed.get("metadata") or {}).get("resourceVersion")
                 items = [o for o in listed.get("items") or [] if o["metadata"]["name"] == name]
                 current = dict(items[0], apiVersion=rtype.api_version, kind=rtype.kind) if items else None
-            met = current is not None and _is_met(current, condition)
+            met = current is not None and condition_met(current, condition)
             remaining = deadline - time.monotonic()
             if met or remaining <= 0:
                 return met, current
@@ -485,7 +472,7 @@ class KubernetesLab(Lab):
                     if event.get("type") == "BOOKMARK" or (obj.get("metadata") or {}).get("name") != name:
                         continue
                     current = None if event.get("type") == "DELETED" else obj
-                    if current is not None and _is_met(current, condition):
+                    if current is not None and condition_met(current, condition):
                         return True, current
                     reporter.show(current)
                     if time.monotonic() >= deadline:
@@ -555,7 +542,7 @@ class _Progress:
 
     def show(self, obj: dict[str, Any] | None) -> None:
         elapsed = time.monotonic() - self.started
-        state = _condition_summary(obj) if obj is not None else "not created yet"
+        state = condition_summary(obj) if obj is not None else "not created yet"
         if elapsed >= self.after and state != self.last:
             print(f"[{elapsed:5.0f}s] {self.what}: {state}", file=self.out, flush=True)
             self.last = state

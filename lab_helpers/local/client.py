@@ -1,21 +1,26 @@
 """`connect("local")`: the helper API over the local control plane's HTTP API."""
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import httpx
 
 from ..api import Lab, Source
-from ..diagnosis import condition_summary, diagnose
+from ..conditions import condition_met, condition_summary
+from ..diagnosis import diagnose
 from ..errors import LabError, ManifestError, NotFound, NotReady
 from ..inference import checked_json, infer_path, post
 from ..manifests import is_cluster_scoped, load_documents
 from ..paths import lab_home
 from .control import ensure_daemon
+
+if TYPE_CHECKING:
+    from ..prom.client import PromClient
 
 POLL_SECONDS = 0.25
 
@@ -28,6 +33,13 @@ class LocalLab(Lab):
         self.home = home or lab_home()
         self._connect()
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+
+    @functools.cached_property
+    def prom(self) -> "PromClient":
+        """PromQL against the local target's Prometheus (runs once kube-prometheus-stack is installed)."""
+        from ..prom.client import local_prom_client
+
+        return local_prom_client(self.home)
 
     def _connect(self) -> None:
         info = ensure_daemon(self.home)
@@ -88,8 +100,7 @@ class LocalLab(Lab):
                 obj = self.get(kind, name, namespace)
             except NotFound:
                 pass
-            conditions = (obj.get("status") or {}).get("conditions") or []
-            if any(c.get("type") == condition and c.get("status") == "True" for c in conditions):
+            if condition_met(obj, condition):
                 print(f"{kind} {name}: {condition} after {time.monotonic() - started:.1f} s", file=sys.stdout)
                 return obj
             line = condition_summary(obj)

@@ -109,7 +109,9 @@ def down(home: Path | None = None) -> int:
         except ProcessLookupError:
             pass
     from ..mlflow_server import stop_mlflow_server
+    from ..prom.process import stop_prometheus
 
+    stop_prometheus(home / "prometheus")
     stop_mlflow_server(home)
     print("local target down")
     return 0

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..gateway.metrics import RequestMetrics
 from ..gateway.proxy import Gateway
 from ..gateway.routes import RouteTable
 from .apiserver import make_app
 from .controllers.base import Context, ns
 from .controllers.flux import HelmReleaseController, SourceController
 from .controllers.kserve import InferenceServiceController
+from .controllers.monitoring import MonitoringController
 from .controllers.workloads import DeploymentController, GarbageCollector
 from .kubelet import Kubelet, free_port
 from .routing import build_routes
@@ -80,6 +82,10 @@ class ControlPlane:
         self.gc = GarbageCollector(self.store)
         self.table = RouteTable()
         self.gateway = Gateway(self.table)
+        self.request_metrics = RequestMetrics()
+        self.gateway.observers.append(self.request_metrics.observe)
+        self.monitoring = MonitoringController(ctx, gateway_port=lambda: self.gateway.port)
+        self.controllers.append(self.monitoring)
         self.stopping = asyncio.Event()
         self.started = time.time()
         self._routes_signature = None
@@ -101,6 +107,7 @@ class ControlPlane:
                         self.store.record_event(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", "Warning")
         self.gc.collect()
         await self.kubelet.sync()
+        await self.monitoring.sync()
         routes = build_routes(self.store, self.kubelet)
         if routes != self._routes_signature:
             self.table.replace(routes)
@@ -124,7 +131,7 @@ class ControlPlane:
         await runner.setup()
         api_port = _port(saved.get("api_port"))
         await web.TCPSite(runner, "127.0.0.1", api_port).start()
-        ports = {"api_port": api_port, "gateway_port": gateway_port}
+        ports = {"api_port": api_port, "gateway_port": gateway_port, "prometheus_port": self.monitoring.port}
         ports_file.write_text(json.dumps(ports))
         info = self.home / "daemon.json"
         info.write_text(json.dumps({**ports, "pid": os.getpid(), "started": self.started}))
@@ -144,6 +151,7 @@ class ControlPlane:
         finally:
             log.info("stopping: terminating runtimes")
             await self.kubelet.shutdown()
+            await self.monitoring.shutdown()
             await self.gateway.stop()
             await runner.cleanup()
             info.unlink(missing_ok=True)

@@ -93,17 +93,25 @@ class PromClient:
 
     def wait_for_series(self, promql: str, timeout: float = 60.0, min_points: int = 1,
                         every: float = 1.0) -> pd.DataFrame:
-        """Poll until the instant query has `min_points` rows with a value; LabError with what it saw otherwise."""
+        """Poll until the instant query has `min_points` rows with a value; LabError with what it saw otherwise.
+
+        A Prometheus that is still starting counts as no data until the deadline.
+        """
         dots = Dots(f"waiting for {promql}")
         deadline = time.monotonic() + timeout
         while True:
-            frame = self.query(promql)
-            points = int(frame["value"].notna().sum()) if "value" in frame else 0
+            try:
+                frame, unavailable = self.query(promql), None
+            except TargetUnavailable as exc:
+                frame, unavailable = pd.DataFrame(columns=["value"]), exc
+            points = int(frame["value"].notna().sum())
             if points >= min_points:
                 dots.done(f"{points} series")
                 return frame
             if time.monotonic() >= deadline:
                 dots.done("timed out")
+                if unavailable is not None:
+                    raise unavailable
                 raise LabError(f"{promql!r} had {points} series with a value after {timeout:g} s (wanted "
                                f"{min_points}). Scrape targets: {self._targets_summary()}. See {RUNBOOK}")
             time.sleep(every)
@@ -124,8 +132,8 @@ class PromClient:
                  "value": _float(a.get("value")), "active_at": pd.to_datetime(a.get("activeAt"), utc=True),
                  "summary": (a.get("annotations") or {}).get("summary", "")}
                 for a in self._get("alerts")["alerts"]]
-        return _sorted(pd.DataFrame(rows, columns=None if rows else ["alertname", "state", "value", "active_at",
-                                                                     "summary"]), ["alertname"])
+        empty = ["alertname", "state", "value", "active_at", "summary"]
+        return _sorted(pd.DataFrame(rows, columns=None if rows else empty), ["alertname", "state"])
 
     def rules(self) -> pd.DataFrame:
         """Every loaded rule: group, name, type (alerting/recording), state, health, query, for_s, last_error."""
@@ -138,7 +146,7 @@ class PromClient:
         return pd.DataFrame(rows, columns=columns).sort_values(["group", "name"], ignore_index=True)
 
     def targets(self) -> pd.DataFrame:
-        """Active scrape targets: job (scrape pool), instance, health, last_error, last_scrape, namespace/service/pod."""
+        """Active scrape targets: job (scrape pool), instance, health, last_error, last_scrape, and where they are."""
         rows = [{"job": t.get("scrapePool", ""), "instance": t["labels"].get("instance", ""),
                  "health": t.get("health", ""), "last_error": t.get("lastError", ""),
                  "last_scrape": pd.to_datetime(t.get("lastScrape"), utc=True),

@@ -284,13 +284,15 @@ def _service_targets(job: ScrapeJob, monitor: dict[str, Any], endpoint: dict[str
         if not _running(pod):
             continue
         if endpoint.get("targetPort") is not None and not endpoint.get("port"):
-            reached = [(str(endpoint["targetPort"]), _container_port_for(pod, endpoint["targetPort"]))]
+            wanted = endpoint["targetPort"]
+            reached = [(str(wanted), wanted, _container_port_for(pod, wanted))]
         else:
-            reached = [(p.get("name") or str(p.get("port")), _service_port_on(pod, p)) for p in ports]
-        for endpoint_name, container_port in reached:
+            reached = [(p.get("name") or str(p.get("port")), p.get("targetPort", p.get("port")),
+                        _service_port_on(pod, p)) for p in ports]
+        for endpoint_name, wanted, container_port in reached:
             if container_port is None:
-                job.dropped.append(Dropped(_ref(pod), f"pod {_ref(pod)} declares no container port "
-                                           f"{endpoint_name!r} that Service {name} reaches it on"))
+                job.dropped.append(Dropped(_ref(pod), f"pod {_ref(pod)} declares no container port {wanted!r}, "
+                                           f"which Service {name} targets"))
                 continue
             _add_target(job, monitor, pod, container_port, endpoint_name, job_label, service)
 
@@ -374,8 +376,8 @@ def _pod_target(job: ScrapeJob, monitor: dict[str, Any], endpoint: dict[str, Any
         return
     container_port = _container_port_for(pod, wanted)
     if container_port is None:
-        job.dropped.append(Dropped(_ref(pod), f"pod {_ref(pod)} declares no container port {wanted!r}, so Prometheus "
-                                   "drops the target (a PodMonitor only scrapes declared ports)"))
+        job.dropped.append(Dropped(_ref(pod), f"pod {_ref(pod)} declares no container port {wanted!r} and a "
+                                   "PodMonitor only finds declared ports, so Prometheus drops the target"))
         return
     _add_target(job, monitor, pod, container_port, str(wanted), job_label)
 

@@ -114,8 +114,9 @@ class PrometheusProcess:
         self.log_path = self.dir / "prometheus.log"
         self._child: subprocess.Popen | None = None
         self._proc = recorded_process(directory)
-        # An adopted server may still run a configuration from before the restart: reload it once.
-        self._reload_pending = self._proc is not None
+        # An adopted server may run a configuration older than the files: reload once. A rejected reload
+        # leaves the files ahead of the server too, so the next apply tries again.
+        self._adopted = self._files_ahead = self._proc is not None
         saved = _read_record(directory).get("port")
         self.port: int = saved if saved and (self._proc is not None or _port_free(saved)) else _free_port()
         if self._proc is None:  # remember the port now, so a restarted control plane serves on the same URL
@@ -138,7 +139,7 @@ class PrometheusProcess:
             return False
 
     def write(self, config: dict[str, Any], rules: dict[str, str]) -> bool:
-        """Write `config` (rule_files pointed at our rules dir) and exactly these rule files; True if anything changed."""
+        """Write `config`, its rule_files pointing here, and exactly these rule files; True if anything changed."""
         changed = False
         rules_dir = self.dir / "rules"
         for stale in set(p.name for p in rules_dir.glob("*.yaml")) - set(rules):
@@ -172,7 +173,7 @@ class PrometheusProcess:
             self._child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                            cwd=self.dir, start_new_session=True)
         self._proc = psutil.Process(self._child.pid)
-        self._reload_pending = False
+        self._adopted = self._files_ahead = False
         _write_atomically(record_path(self.dir), json.dumps(
             {"pid": self._child.pid, "createTime": self._proc.create_time(), "port": self.port}))
         deadline = time.monotonic() + timeout
@@ -201,16 +202,19 @@ class PrometheusProcess:
                            f"{response.text.strip()}; details in {self.log_path}")
 
     async def apply(self, config: dict[str, Any], rules: dict[str, str]) -> str:
-        """Make the server run this configuration; returns what it did: "started", "reloaded" or "unchanged"."""
-        changed = self.write(config, rules)
+        """Make the server run this configuration; returns what it did: "started", "adopted" (first reload of a
+        server an earlier control plane started), "reloaded" or "unchanged"."""
+        if self.write(config, rules):
+            self._files_ahead = True
         if not self.running():
             await self.start()
             return "started"
-        if changed or self._reload_pending:
-            await self.reload()
-            self._reload_pending = False
-            return "reloaded"
-        return "unchanged"
+        if not self._files_ahead:
+            return "unchanged"
+        await self.reload()
+        outcome = "adopted" if self._adopted else "reloaded"
+        self._adopted = self._files_ahead = False
+        return outcome
 
     async def stop(self) -> None:
         """SIGTERM the server (it flushes its TSDB head), SIGKILL after a grace period; forget the record."""

@@ -95,9 +95,8 @@ def test_a_scraped_series_comes_back_through_promql(prometheus, exporter):
 def test_an_always_firing_rule_goes_pending_then_firing(prometheus):
     asyncio.run(prometheus.apply(config(), {"lab-always.yaml": ALWAYS_FIRING}))
     with PromClient(prometheus.url) as prom:
-        rules = prom.rules()
-        assert rules[["group", "name", "type", "health"]].to_dict("records") == [
-            {"group": "lab-test", "name": "AlwaysFiring", "type": "alerting", "health": "ok"}]
+        assert prom.rules()[["group", "name", "type"]].to_dict("records") == [
+            {"group": "lab-test", "name": "AlwaysFiring", "type": "alerting"}]
         seen = set()
 
         def firing() -> bool:
@@ -106,9 +105,12 @@ def test_an_always_firing_rule_goes_pending_then_firing(prometheus):
             return "firing" in seen
 
         assert wait_until(firing, timeout=30), f"states seen: {seen}"
+        assert seen == {"pending", "firing"}
         alert, = prom.alerts().to_dict("records")
         assert (alert["alertname"], alert["severity"], alert["summary"]) == (
             "AlwaysFiring", "none", "fires as soon as it is loaded")
+        rule, = prom.rules().to_dict("records")
+        assert (rule["state"], rule["health"], rule["for_s"], rule["active_alerts"]) == ("firing", "ok", 2, 1)
 
 
 def test_changes_are_reloaded_a_bad_config_is_refused_and_a_new_manager_adopts_the_server(tmp_path, exporter):
@@ -118,14 +120,18 @@ def test_changes_are_reloaded_a_bad_config_is_refused_and_a_new_manager_adopts_t
         asyncio.run(first.apply(config(), {}))
         second = PrometheusProcess(directory)  # a restarted control plane
         assert second.pid == first.pid and second.port == first.port and second.running()
-        assert asyncio.run(second.apply(config(), {})) == "reloaded"  # once, after adopting
+        assert asyncio.run(second.apply(config(), {})) == "adopted"  # reloaded once, after adopting
         assert asyncio.run(second.apply(config(), {})) == "unchanged"
         assert asyncio.run(second.apply(config(static_job("exporter", exporter)), {})) == "reloaded"
         with PromClient(second.url) as prom:
             assert wait_until(lambda: prom.query("up").to_dict("records"), timeout=15)[0]["job"] == "exporter"
         with pytest.raises(LabError, match="prometheus rejected the new configuration"):
-            asyncio.run(second.apply(config(), {"lab-bad.yaml": "groups: [{name: x, rules: [{alert: A, expr: 'up('}]}]"}))
+            bad_rule = "groups: [{name: x, rules: [{alert: A, expr: 'up('}]}]"
+            asyncio.run(second.apply(config(), {"lab-bad.yaml": bad_rule}))
         assert second.running()  # the previous configuration stays active
+        with pytest.raises(LabError, match="prometheus rejected"):  # tried again, not forgotten
+            asyncio.run(second.apply(config(), {"lab-bad.yaml": bad_rule}))
+        assert asyncio.run(second.apply(config(), {})) == "reloaded"
     finally:
         pid = first.pid
         assert stop_prometheus(directory) is True

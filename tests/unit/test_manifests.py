@@ -54,7 +54,7 @@ def test_file_gives_one_document_per_yaml_document_with_origins(tmp_path):
 
 def test_origin_is_repo_relative_inside_the_repo():
     docs = load_documents(paths.manifests_dir() / "serving" / "iris-inferenceservice.yaml",
-                          variables={"NAMESPACE": "lab", "IRIS_STORAGE_URI": "s3://models/iris"})
+                          variables={"NAMESPACE": "lab", "SERVICE_ACCOUNT": "default", "IRIS_STORAGE_URI": "s3://models/iris"})
 
     assert [doc.origin for doc in docs] == ["manifests/serving/iris-inferenceservice.yaml#1 (InferenceService iris)"]
 
@@ -63,7 +63,7 @@ def test_relative_path_falls_back_to_the_repo_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
     docs = load_documents("manifests/serving/iris-inferenceservice.yaml",
-                          variables={"NAMESPACE": "lab", "IRIS_STORAGE_URI": "s3://models/iris"})
+                          variables={"NAMESPACE": "lab", "SERVICE_ACCOUNT": "default", "IRIS_STORAGE_URI": "s3://models/iris"})
 
     assert docs[0].obj["metadata"]["name"] == "iris"
 
@@ -191,7 +191,7 @@ class TestSubstitution:
 
     def test_file_and_dict_give_identical_documents(self, tmp_path):
         text = (paths.manifests_dir() / "serving" / "iris-inferenceservice.yaml").read_text()
-        variables = {"NAMESPACE": "lab", "IRIS_STORAGE_URI": "s3://models/iris/1"}
+        variables = {"NAMESPACE": "lab", "SERVICE_ACCOUNT": "default", "IRIS_STORAGE_URI": "s3://models/iris/1"}
 
         from_file = load_documents(write(tmp_path, "iris.yaml", text), variables=variables)
         from_dict = load_documents(yaml.safe_load(text), variables=variables)

@@ -65,3 +65,14 @@ def test_the_local_client_reads_the_port_from_daemon_json(tmp_path):
         local_prom_client(tmp_path)
     (tmp_path / "daemon.json").write_text('{"prometheus_port": 41999}')
     assert local_prom_client(tmp_path).base_url == "http://127.0.0.1:41999"
+
+
+def test_waiting_on_a_prometheus_that_never_comes_up_ends_with_target_unavailable(capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        with PromClient(f"http://127.0.0.1:{probe.getsockname()[1]}", timeout=1) as client:
+            began = time.monotonic()
+            with pytest.raises(TargetUnavailable):
+                client.wait_for_series("up", timeout=0.5, every=0.1)
+    assert time.monotonic() - began < 3
+    assert capsys.readouterr().out.startswith("waiting for up")

@@ -77,7 +77,8 @@ def test_namespace_selector_defaults_to_the_monitors_own_namespace():
     other = service(namespace="other")
     pods = [pod("a", namespace="other")]
     assert monitor_jobs(service_monitor(), [other], pods)[0].targets == []
-    assert len(monitor_jobs(service_monitor(namespaceSelector={"matchNames": ["other"]}), [other], pods)[0].targets) == 1
+    named = service_monitor(namespaceSelector={"matchNames": ["other"]})
+    assert len(monitor_jobs(named, [other], pods)[0].targets) == 1
     assert len(monitor_jobs(service_monitor(namespaceSelector={"any": True}), [other], pods)[0].targets) == 1
 
 
@@ -111,7 +112,9 @@ def test_a_service_port_name_that_does_not_exist_drops_the_service_and_says_whic
 
 def test_a_named_service_target_port_needs_a_declared_container_port():
     named = service(target_port="http1")
-    assert monitor_jobs(service_monitor(), [named], [pod("a")])[0].targets == []
+    job, = monitor_jobs(service_monitor(), [named], [pod("a")])
+    assert job.targets == []
+    assert job.dropped[0].reason == "pod lab/a declares no container port 'http1', which Service iris-predictor targets"
     declared = pod("b", ports=[{"name": "http1", "containerPort": 8080}])
     target, = monitor_jobs(service_monitor(), [named], [declared])[0].targets
     assert target.address == "127.0.0.1:41001" and target.labels["container"] == "kserve-container"

@@ -152,7 +152,7 @@ def test_a_valid_rule_is_accepted(controller, store):
     install(store)
     obj, events = reconcile(controller, store, prometheus_rule("vector(1) > 0"))
     assert accepted(obj)["status"] == "True"
-    assert events[-1]["reason"] == "RulesLoaded"
+    assert events[-1]["reason"] == "RulesAccepted"
     assert controller._rule_valid(obj)
 
 

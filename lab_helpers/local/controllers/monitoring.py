@@ -24,7 +24,7 @@ from ...errors import LabError
 from ...prom.config import ScrapeJob, monitor_jobs, rule_file, rule_files, scrape_config, selector_matches
 from ...prom.process import PrometheusProcess, require_binary
 from ..catalogue import CHARTS
-from .base import Controller, condition, is_true, ns
+from .base import Context, Controller, condition, is_true, ns
 
 CHART = "kube-prometheus-stack"
 SCRAPE_INTERVAL = "2s"         # global scrape and rule evaluation interval: a notebook sees data in seconds
@@ -90,7 +90,8 @@ class PrometheusInstance:
     def describe(self, kind: str) -> str:
         selector = self.selectors[kind]
         parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
-        parts += [f"{e.get('key')} {e.get('operator')} {e.get('values', [])}" for e in selector.get("matchExpressions") or []]
+        parts += [f"{e.get('key')} {e.get('operator')} {e.get('values', [])}"
+                  for e in selector.get("matchExpressions") or []]
         return ", ".join(parts) or "everything"
 
 
@@ -104,7 +105,7 @@ class MonitoringController(Controller):
 
     kinds = ("ServiceMonitor", "PodMonitor", "PrometheusRule")
 
-    def __init__(self, ctx, gateway_port: Callable[[], int | None] = lambda: None, binary: str = "prometheus",
+    def __init__(self, ctx: Context, gateway_port: Callable[[], int | None] = lambda: None, binary: str = "prometheus",
                  promtool: str = "promtool"):
         super().__init__(ctx)
         self.process = PrometheusProcess(ctx.home / "prometheus", binary)
@@ -137,8 +138,8 @@ class MonitoringController(Controller):
             self._set_status(obj, instance, problem)
             groups = len(obj["spec"].get("groups") or [])
             self._report(obj, *(("InvalidConfiguration", f"rules not loaded: {problem}", "Warning") if problem else
-                                ("RulesLoaded", f"{groups} rule group(s) loaded into Prometheus {instance.ref}",
-                                 "Normal")))
+                                ("RulesAccepted", f"{groups} rule group(s) passed promtool; Prometheus "
+                                 f"{instance.ref} evaluates them every {SCRAPE_INTERVAL}", "Normal")))
             return
         jobs = monitor_jobs(obj, self.store.list("Service"), self.store.list("Pod"), SCRAPE_INTERVAL, SCRAPE_INTERVAL)
         problem = next((job.invalid for job in jobs if job.invalid), "")
@@ -201,8 +202,10 @@ class MonitoringController(Controller):
         if time.monotonic() < self._retry_at:
             return
         instance = PrometheusInstance.of_release(release)
-        monitors = [m for kind in ("ServiceMonitor", "PodMonitor") for m in self.store.list(kind) if instance.selects(m)]
-        rules = [r for r in self.store.list("PrometheusRule") if instance.selects(r) and self._rule_valid(r)]
+        objects = [o for kind in self.kinds for o in self.store.list(kind)]
+        self._forget_deleted({o["metadata"]["uid"] for o in objects})
+        monitors = [o for o in objects if o["kind"] != "PrometheusRule" and instance.selects(o)]
+        rules = [o for o in objects if o["kind"] == "PrometheusRule" and instance.selects(o) and self._rule_valid(o)]
         port = self.gateway_port()
         config = scrape_config(monitors, self.store.list("Service"), self.store.list("Pod"),
                                [gateway_job(port)] if port else [], scrape_interval=SCRAPE_INTERVAL,
@@ -216,6 +219,15 @@ class MonitoringController(Controller):
         if outcome == "started":
             self.store.record_event(release, "PrometheusStarted", f"Prometheus {instance.ref} serving at "
                                                                   f"{self.process.url} (pid {self.process.pid})")
+        elif outcome == "adopted":
+            self.store.record_event(release, "PrometheusAdopted", f"control plane restarted; Prometheus "
+                                    f"{instance.ref} (pid {self.process.pid}) still serving at {self.process.url}, "
+                                    "adopted with its data")
+
+    def _forget_deleted(self, live: set[str]) -> None:
+        for memo in (self._reported, self._rule_checks):
+            for uid in memo.keys() - live:
+                del memo[uid]
 
     def _rule_valid(self, rule: dict[str, Any]) -> bool:
         checked = self._rule_checks.get(rule["metadata"]["uid"])
@@ -233,9 +245,8 @@ def _targets_summary(monitor: dict[str, Any], jobs: list[ScrapeJob]) -> tuple[st
     shown = ", ".join(f"{t.labels['namespace']}/{t.labels['pod']} at {t.address}{job.settings['metrics_path']}"
                       for job, t in targets[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
     if dropped:
-        hint = (f"; a PodMonitor only scrapes ports the pod declares and KServe's runtimes declare none: scrape the "
-                f"<isvc>-predictor Service with a ServiceMonitor instead ({SERVICE_MONITOR_EXAMPLE})"
-                if monitor["kind"] == "PodMonitor" else "")
+        hint = (f"; KServe's runtimes declare no ports: scrape the <isvc>-predictor Service with a ServiceMonitor "
+                f"instead ({SERVICE_MONITOR_EXAMPLE})" if monitor["kind"] == "PodMonitor" else "")
         scraped = f"scraping {len(targets)} target(s): {shown}; " if targets else "no targets; "
         return ("TargetsDropped", f"{scraped}{len(dropped)} dropped: {dropped[0].reason}{hint}; see {RUNBOOK}",
                 "Warning")
