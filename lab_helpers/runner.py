@@ -1,9 +1,7 @@
 """Headless execution of the notebook series with papermill: progress, named failures, HTML for review."""
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,19 +89,13 @@ def run_series(target: str = "local", only: str | None = None, start: str | None
         print(f"[{i}/{len(books)}] {book.name} (target={target}) ...", file=out, flush=True)
         started = time.monotonic()
         output = executed_dir / book.name
+        execute(book, output, parameters, cell_timeout)
         if refresh:
-            with tempfile.TemporaryDirectory() as tmp:
-                scratch = Path(tmp) / book.name
-                execute(book, scratch, parameters, cell_timeout)
-                shutil.copy(scratch, output)
-                write_clean(nbformat.read(str(scratch), as_version=4), book)
-        else:
-            execute(book, output, parameters, cell_timeout)
+            write_clean(nbformat.read(str(output), as_version=4), book)
         done.append(output)
         print(f"      ok in {time.monotonic() - started:.1f} s", file=out, flush=True)
     if done and not refresh:
         index = render_html(done, build_dir() / "site")
-        print(f"HTML: {index.relative_to(build_dir().parent) if index.is_relative_to(build_dir().parent) else index}",
-              file=out)
+        print(f"HTML for reading: {index}", file=out)
     print(f"{len(done)} notebook(s) in {time.monotonic() - total_start:.1f} s", file=out, flush=True)
     return done

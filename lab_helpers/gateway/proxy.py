@@ -79,6 +79,9 @@ Filter = Callable[[web.BaseRequest, RouteTarget], Awaitable[web.StreamResponse |
 Observer = Callable[[Exchange], None]
 """Called after every request that reached a route; must not block (hand work to a queue)."""
 
+OwnHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+"""Answers a path on the gateway's own host (127.0.0.1/localhost), e.g. its /metrics."""
+
 
 def _end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """A mutable copy without the hop-by-hop headers."""
@@ -125,6 +128,7 @@ class Gateway:
         *,
         filters: list[Filter] | None = None,
         observers: list[Observer] | None = None,
+        own_paths: dict[str, OwnHandler] | None = None,
         max_body_bytes: int = 10 * MiB,
         max_in_flight_per_route: int = 256,
         connect_timeout_s: float = 5.0,
@@ -134,6 +138,8 @@ class Gateway:
         self.table = table
         self.filters: list[Filter] = list(filters or [])
         self.observers: list[Observer] = list(observers or [])
+        # Paths served on the gateway's own host (e.g. /metrics), besides /healthz.
+        self.own_paths: dict[str, OwnHandler] = dict(own_paths or {})
         self.max_body_bytes = max_body_bytes
         self.max_in_flight_per_route = max_in_flight_per_route
         self._timeout = aiohttp.ClientTimeout(total=upstream_timeout_s, sock_connect=connect_timeout_s)
@@ -184,6 +190,8 @@ class Gateway:
         if host in _GATEWAY_HOSTS:
             if request.path == "/healthz":
                 return web.json_response({"status": "ok", "routes": len(self.table.routes())})
+            if request.path in self.own_paths:
+                return await self.own_paths[request.path](request)
             return _error(404, f"no route for host {host}")
         try:
             target = self.table.pick_target(host)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..gateway.metrics import RequestMetrics
+from ..gateway.metrics import RequestMetrics, metrics_handler
 from ..gateway.proxy import Gateway
 from ..gateway.routes import RouteTable
 from .apiserver import make_app
@@ -81,9 +81,9 @@ class ControlPlane:
                             DeploymentController(ctx)]
         self.gc = GarbageCollector(self.store)
         self.table = RouteTable()
-        self.gateway = Gateway(self.table)
         self.request_metrics = RequestMetrics()
-        self.gateway.observers.append(self.request_metrics.observe)
+        self.gateway = Gateway(self.table, observers=[self.request_metrics.observe],
+                               own_paths={"/metrics": metrics_handler(self.request_metrics.registry)})
         self.monitoring = MonitoringController(ctx, gateway_port=lambda: self.gateway.port)
         self.controllers.append(self.monitoring)
         self.stopping = asyncio.Event()
@@ -163,13 +163,9 @@ def main() -> None:
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        import uvloop
+    import uvloop  # the gateway is on the hot path: uvloop's loop is markedly faster (kserve brings it)
 
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(ControlPlane(args.home).run())
+    uvloop.run(ControlPlane(args.home).run())
 
 
 if __name__ == "__main__":
