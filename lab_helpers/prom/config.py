@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -251,21 +251,9 @@ def _is_number(port: int | str) -> bool:
 def service_monitor_jobs(monitor: dict[str, Any], services: list[dict[str, Any]], pods: list[dict[str, Any]],
                          default_interval: str = "30s", default_timeout: str = "10s") -> list[ScrapeJob]:
     """The jobs of a ServiceMonitor: Services by selector and namespaces, then the pods behind them."""
-    spec = monitor["spec"]
-    ref = _ref(monitor)
-    where = f"ServiceMonitor {ref}"
-    chosen, problem = _select(monitor, services, where)
-    jobs = []
-    for index, endpoint in enumerate(spec.get("endpoints") or []):
-        settings, invalid = _job_settings(endpoint, f"{where} spec.endpoints[{index}]",
-                                          default_interval, default_timeout)
-        job = ScrapeJob(f"serviceMonitor/{ref}/{index}", settings, [_ref(s) for s in chosen],
-                        invalid=problem or invalid)
-        jobs.append(job)
-        if not job.invalid:
-            for service in chosen:
-                _service_targets(job, monitor, endpoint, service, pods)
-    return jobs
+    return _monitor_jobs(monitor, "ServiceMonitor", "endpoints", services,
+                         lambda job, endpoint, service: _service_targets(job, monitor, endpoint, service, pods),
+                         default_interval, default_timeout)
 
 
 def _service_targets(job: ScrapeJob, monitor: dict[str, Any], endpoint: dict[str, Any], service: dict[str, Any],
@@ -345,20 +333,28 @@ def _add_target(job: ScrapeJob, monitor: dict[str, Any], pod: dict[str, Any], co
 def pod_monitor_jobs(monitor: dict[str, Any], pods: list[dict[str, Any]], default_interval: str = "30s",
                      default_timeout: str = "10s") -> list[ScrapeJob]:
     """The jobs of a PodMonitor: pods by selector and namespaces, on a port each pod declares."""
-    spec = monitor["spec"]
+    return _monitor_jobs(monitor, "PodMonitor", "podMetricsEndpoints", [p for p in pods if _running(p)],
+                         lambda job, endpoint, pod: _pod_target(job, monitor, endpoint, pod),
+                         default_interval, default_timeout)
+
+
+def _monitor_jobs(monitor: dict[str, Any], kind: str, endpoints_field: str, candidates: list[dict[str, Any]],
+                  add_targets: Callable[[ScrapeJob, dict[str, Any], dict[str, Any]], None],
+                  default_interval: str, default_timeout: str) -> list[ScrapeJob]:
+    """One job per endpoint entry, named as the operator names them (`serviceMonitor/<ns>/<name>/<i>`)."""
     ref = _ref(monitor)
-    where = f"PodMonitor {ref}"
-    chosen, problem = _select(monitor, [p for p in pods if _running(p)], where)
+    where = f"{kind} {ref}"
+    chosen, problem = _select(monitor, candidates, where)
     jobs = []
-    for index, endpoint in enumerate(spec.get("podMetricsEndpoints") or []):
-        settings, invalid = _job_settings(endpoint, f"{where} spec.podMetricsEndpoints[{index}]",
+    for index, endpoint in enumerate(monitor["spec"].get(endpoints_field) or []):
+        settings, invalid = _job_settings(endpoint, f"{where} spec.{endpoints_field}[{index}]",
                                           default_interval, default_timeout)
-        job = ScrapeJob(f"podMonitor/{ref}/{index}", settings, [_ref(p) for p in chosen],
+        job = ScrapeJob(f"{kind[0].lower()}{kind[1:]}/{ref}/{index}", settings, [_ref(o) for o in chosen],
                         invalid=problem or invalid)
         jobs.append(job)
         if not job.invalid:
-            for pod in chosen:
-                _pod_target(job, monitor, endpoint, pod)
+            for obj in chosen:
+                add_targets(job, endpoint, obj)
     return jobs
 
 
