@@ -26,8 +26,10 @@ from .routes import RouteTarget
 # Envoy's default histogram bounds in milliseconds, which Istio's duration metric uses.
 DURATION_BUCKETS_MS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
                        600000, 1800000, 3600000)
+# destination_canonical_revision: Istio's revision label; here the pod-template hash of the serving pods,
+# so a rollout shows old and new revision side by side.
 LABELS = ("reporter", "destination_workload", "destination_workload_namespace", "destination_service_name",
-          "response_code", "request_protocol")
+          "destination_canonical_revision", "response_code", "request_protocol")
 FLAGGER_CANARY_SUFFIX = "-canary"
 
 
@@ -56,14 +58,14 @@ class RequestMetrics:
         self.duration = Histogram("istio_request_duration_milliseconds",
                                   "Time from the request arriving at the gateway to the response sent, in ms.",
                                   LABELS, buckets=DURATION_BUCKETS_MS, registry=self.registry)
-        # Label lookups cost more than the increments; a (service, namespace, status) set is small.
-        self._children: dict[tuple[str, str, int, bool], list[tuple[Counter, Histogram]]] = {}
+        # Label lookups cost more than the increments; a (service, namespace, revision, status) set is small.
+        self._children: dict[tuple[str, str, str, int, bool], list[tuple[Counter, Histogram]]] = {}
 
     def observe(self, exchange: Exchange) -> None:
         """The gateway observer: one sample per reporter that saw the request."""
         reached = exchange.backend is not None
         target = exchange.target
-        key = (target.service, target.namespace, exchange.status, reached)
+        key = (target.service, target.namespace, target.revision, exchange.status, reached)
         children = self._children.get(key)
         if children is None:
             children = self._children[key] = self._bind(target, exchange.status, reached)
@@ -73,7 +75,7 @@ class RequestMetrics:
             histogram.observe(milliseconds)
 
     def _bind(self, target: RouteTarget, status: int, reached: bool) -> list[tuple[Counter, Histogram]]:
-        common = (self.workload_of(target), target.namespace, target.service, str(status), "http")
+        common = (self.workload_of(target), target.namespace, target.service, target.revision, str(status), "http")
         reporters = ("source", "destination") if reached else ("source",)
         return [(self.requests.labels(reporter, *common), self.duration.labels(reporter, *common))
                 for reporter in reporters]

@@ -15,10 +15,10 @@ BACKEND = Backend("http://127.0.0.1:41001")
 
 
 def exchange(status: int = 200, duration_s: float = 0.004, service: str = "iris-predictor",
-             backend: Backend | None = BACKEND) -> Exchange:
+             backend: Backend | None = BACKEND, revision: str = "abc") -> Exchange:
     return Exchange(request_id="r", host="iris-lab.example.com", method="POST", path_qs="/v2/models/iris/infer",
                     remote="127.0.0.1", request_headers=CIMultiDictProxy(CIMultiDict()), request_body=b"{}",
-                    target=RouteTarget(service=service, namespace="lab", revision="abc", backends=[BACKEND]),
+                    target=RouteTarget(service=service, namespace="lab", revision=revision, backends=[BACKEND]),
                     backend=backend, status=status, duration_s=duration_s, response_body=b"{}")
 
 
@@ -32,7 +32,8 @@ def samples(metrics: RequestMetrics) -> dict[tuple, float]:
 def labels(reporter: str, code: str, workload: str = "iris-predictor", service: str = "iris-predictor") -> tuple:
     return tuple(sorted({"reporter": reporter, "destination_workload": workload,
                          "destination_workload_namespace": "lab", "destination_service_name": service,
-                         "response_code": code, "request_protocol": "http"}.items()))
+                         "destination_canonical_revision": "abc", "response_code": code,
+                         "request_protocol": "http"}.items()))
 
 
 def test_an_answered_request_is_counted_by_the_source_and_destination_reporters():
@@ -88,3 +89,12 @@ def test_the_handler_serves_the_prometheus_text_format():
     response = asyncio.run(metrics_handler(metrics.registry)(make_mocked_request("GET", "/metrics")))
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=")
+
+
+def test_revisions_of_one_service_are_counted_apart():
+    metrics = RequestMetrics()
+    for revision in ("old", "new", "new"):
+        metrics.observe(exchange(revision=revision))
+    counts = {dict(labels)["destination_canonical_revision"]: value for (name, labels), value in samples(metrics).items()
+              if name == "istio_requests_total" and dict(labels)["reporter"] == "destination"}
+    assert counts == {"old": 1, "new": 2}
