@@ -24,10 +24,6 @@ def manifests_dir() -> Path:
     return REPO_ROOT / "manifests"
 
 
-def runbooks_dir() -> Path:
-    return REPO_ROOT / "runbooks"
-
-
 def shared_dir() -> Path | None:
     """The reference data (CRDs, protocol spec) laid beside the repo, if present."""
     candidate = Path(os.environ.get("LAB_SHARED_DIR", REPO_ROOT.parent / "shared"))

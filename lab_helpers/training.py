@@ -52,10 +52,6 @@ class Dataset:
     y_test: np.ndarray
     target_names: tuple[str, ...]
 
-    @property
-    def feature_names(self) -> list[str]:
-        return list(self.X_train.columns)
-
 
 @dataclass(frozen=True)
 class ModelSpec:

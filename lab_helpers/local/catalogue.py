@@ -29,7 +29,6 @@ class Chart:
     controllers: tuple[str, ...] = ()      # components whose control loops start once installed
     needs_crds_of: tuple[str, ...] = ()    # installing templates for kinds another chart defines
     runtimes: bool = False                 # kserve-runtime-configs: ClusterServingRuntimes behind a value
-    notes: str = ""
 
 
 KSERVE = "serving.kserve.io"
@@ -46,8 +45,7 @@ CHARTS: dict[str, Chart] = {
         CRD("InferenceGraph", KSERVE, "inferencegraphs", ("v1alpha1",)),
         CRD("ClusterStorageContainer", KSERVE, "clusterstoragecontainers", ("v1alpha1",), namespaced=False),
     )),
-    "kserve-resources": Chart(controllers=("kserve-controller-manager",), needs_crds_of=("kserve-crd",),
-                              notes="KServe controller; its Issuer/Certificate need cert-manager"),
+    "kserve-resources": Chart(controllers=("kserve-controller-manager",), needs_crds_of=("kserve-crd",)),
     "kserve-runtime-configs": Chart(needs_crds_of=("kserve-crd",), runtimes=True),
     "keda": Chart(crds=(
         CRD("ScaledObject", "keda.sh", "scaledobjects", ("v1alpha1",)),

@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,7 +326,3 @@ class Kubelet:
     def endpoint(self, pod: dict[str, Any]) -> str | None:
         lab = (pod.get("status") or {}).get("lab") or {}
         return f"http://127.0.0.1:{lab['port']}" if lab.get("port") else None
-
-
-def runtime_command() -> list[str]:
-    return [sys.executable, "-m", RUNTIME_MARKER]
