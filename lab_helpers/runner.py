@@ -12,7 +12,7 @@ from papermill.exceptions import PapermillExecutionError
 from papermill.execute import ERROR_MARKER_TAG
 
 from .notebook_files import series, write_clean
-from .paths import build_dir, notebooks_dir
+from .paths import build_dir
 
 KERNEL = "python3"  # the kernel of the interpreter running papermill, i.e. the lab's venv
 

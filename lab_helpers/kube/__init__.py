@@ -4,7 +4,8 @@
 what the series needs; `port_forward` reaches in-cluster services (MLflow, Prometheus, the
 ingress gateway) from a loopback port.
 """
-from .client import KubernetesLab, load_api_client
+from .client import KubernetesLab
+from .transport import load_api_client
 from .doctor import run_doctor
 from .portforward import ForwardedPort, port_forward
 

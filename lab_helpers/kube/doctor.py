@@ -12,7 +12,7 @@ from typing import Callable, TextIO
 
 from ..errors import TargetUnavailable
 from ..paths import manifests_dir
-from .client import ApiFailure, KubeApi, load_api_client
+from .transport import ApiFailure, KubeApi, load_api_client
 from .resources import KINDS
 
 OK, MISSING, UNKNOWN = "ok", "missing", "unknown"

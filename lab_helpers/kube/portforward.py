@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException, ApiValueError
 from kubernetes.stream import portforward as k8s_portforward
 
 from ..errors import Forbidden, LabError, TargetUnavailable
-from .client import KubeApi, Target, load_api_client
+from .transport import KubeApi, Target, load_api_client
 from .resources import KINDS
 
 LOOPBACK = "127.0.0.1"

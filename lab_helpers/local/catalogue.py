@@ -6,7 +6,7 @@ ClusterServingRuntimes created). Data only: the Flux controller interprets it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 

@@ -286,7 +286,7 @@ def test_filters_can_answer_or_hold_and_observers_see_every_routed_request(backe
         headers["X-Caller"] = "notebook"
         async with client.post("/v2/models/iris/infer", data=b'{"inputs": []}', headers=headers) as response:
             assert response.status == 200
-            response_body = await response.read()
+            await response.read()
         assert calls == ["policy iris", "policy iris", "hold r1"]
         async with client.get("/", headers={"Host": "unknown.example.com"}) as response:
             assert response.status == 404

@@ -14,7 +14,7 @@ import pytest
 from kube_fixtures import MockCluster, cluster  # noqa: F401  (cluster is a pytest fixture)
 
 from lab_helpers.errors import LabError, NotFound
-from lab_helpers.kube.client import KubeApi, load_api_client
+from lab_helpers.kube.transport import KubeApi, load_api_client
 from lab_helpers.kube.portforward import LoopbackRelay, port_forward, resolve_target
 
 

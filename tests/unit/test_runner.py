@@ -2,7 +2,6 @@
 import nbformat
 import pytest
 
-from lab_helpers import runner
 from lab_helpers.runner import NotebookFailure, run_series
 
 

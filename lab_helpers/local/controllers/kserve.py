@@ -205,7 +205,7 @@ class InferenceServiceController(Controller):
     async def reconcile(self, isvc: dict[str, Any]) -> None:
         if not controller_installed(self.store, "kserve-controller-manager"):
             return  # CRD served but no controller: the object just sits there, as on a cluster
-        name, namespace = isvc["metadata"]["name"], ns(isvc)
+        namespace = ns(isvc)
         prev = isvc.get("status") or {}
         mode = (isvc["metadata"].get("annotations") or {}).get("serving.kserve.io/deploymentMode", "Standard")
         mode = {"RawDeployment": "Standard", "Serverless": "Knative"}.get(mode, mode)
