@@ -123,6 +123,9 @@ def predictor_deployment(isvc: dict[str, Any], runtime: dict[str, Any]) -> dict[
                      "mlflow" if fmt == "mlflow" else fmt, "--http-port", "$(PORT)", "--protocol", protocol],
             "env": [*container.get("env", []), *model.get("env", [])],
             "resources": _merge_resources(container, model),
+            # Declared ports come from the InferenceService (KServe merges them into kserve-container); the
+            # built-in runtimes declare none, which is why a PodMonitor finds nothing to scrape (stack-facts §7).
+            "ports": model.get("ports") or container.get("ports") or [],
         }],
     }
     if storage_uri:

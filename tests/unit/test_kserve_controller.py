@@ -1,0 +1,88 @@
+"""The local KServe controller's pure parts: runtime selection and the predictor Deployment it builds."""
+import pytest
+
+from lab_helpers.local.catalogue import BUILTIN_RUNTIMES
+from lab_helpers.local.controllers.kserve import (RuntimeProblem, host_of, model_status, predictor_deployment,
+                                                  select_runtime)
+
+
+class FakeStore:
+    def __init__(self, cluster_runtimes, runtimes=()):
+        self.objects = {("ClusterServingRuntime", r["metadata"]["name"]): r for r in cluster_runtimes}
+        self.objects.update({("ServingRuntime", r["metadata"]["name"]): r for r in runtimes})
+
+    def find(self, kind, namespace, name):
+        return self.objects.get((kind, name))
+
+    def list(self, kind, namespace=None):
+        return [o for (k, _), o in sorted(self.objects.items()) if k == kind]
+
+
+STORE = FakeStore(BUILTIN_RUNTIMES)
+
+
+def isvc(model, name="iris", namespace="lab"):
+    return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": name, "namespace": namespace, "uid": "u1"}, "spec": {"predictor": {"model": model}}}
+
+
+@pytest.mark.parametrize("model, runtime", [
+    ({"modelFormat": {"name": "mlflow"}, "protocolVersion": "v2"}, "kserve-mlserver"),
+    ({"modelFormat": {"name": "sklearn"}}, "kserve-sklearnserver"),              # v1 by default
+    ({"modelFormat": {"name": "sklearn"}, "protocolVersion": "v2"}, "kserve-mlserver"),  # priority 2 beats 1
+    ({"modelFormat": {"name": "onnx"}, "protocolVersion": "v2"}, "kserve-tritonserver"),
+    ({"modelFormat": {"name": "sklearn"}, "protocolVersion": "v2", "runtime": "kserve-sklearnserver"},
+     "kserve-sklearnserver"),
+])
+def test_runtime_selection_follows_format_protocol_and_priority(model, runtime):
+    assert select_runtime(STORE, "lab", model)["metadata"]["name"] == runtime
+
+
+@pytest.mark.parametrize("model, reason", [
+    ({"modelFormat": {"name": "mlflow"}}, "NoSupportingRuntime"),                  # v1 implied
+    ({"modelFormat": {"name": "mlflow", "version": "3"}, "protocolVersion": "v2"}, "NoSupportingRuntime"),
+    ({"modelFormat": {"name": "pytorch"}, "protocolVersion": "v2"}, "NoSupportingRuntime"),  # autoSelect false
+    ({"modelFormat": {"name": "mlflow"}, "runtime": "kserve-nosuch"}, "RuntimeNotRecognized"),
+    ({"modelFormat": {"name": "mlflow"}, "protocolVersion": "v1", "runtime": "kserve-mlserver"}, "NoSupportingRuntime"),
+])
+def test_runtime_problems_carry_kserve_reasons(model, reason):
+    with pytest.raises(RuntimeProblem) as info:
+        select_runtime(STORE, "lab", model)
+    assert info.value.reason == reason
+
+
+def test_disabled_runtime_and_runtime_without_kserve_container():
+    disabled = {"kind": "ServingRuntime", "metadata": {"name": "mine"},
+                "spec": {"disabled": True, "supportedModelFormats": [{"name": "mlflow"}], "protocolVersions": ["v2"],
+                         "containers": [{"name": "server", "image": "x/mlserver"}]}}
+    with pytest.raises(RuntimeProblem, match="RuntimeDisabled"):
+        select_runtime(FakeStore([], [disabled]), "lab", {"modelFormat": {"name": "mlflow"}, "runtime": "mine"})
+    broken = {**disabled, "spec": {**disabled["spec"], "disabled": False}}
+    with pytest.raises(RuntimeProblem, match="InvalidPredictorSpec"):
+        predictor_deployment(isvc({"modelFormat": {"name": "mlflow"}}), broken)
+
+
+def test_predictor_deployment_shape():
+    model = {"modelFormat": {"name": "mlflow"}, "protocolVersion": "v2", "storageUri": "file:///m",
+             "resources": {"limits": {"memory": "1Gi"}}, "ports": [{"containerPort": 8080, "name": "http1"}]}
+    deploy = predictor_deployment(isvc(model), STORE.find("ClusterServingRuntime", "", "kserve-mlserver"))
+    assert deploy["metadata"]["name"] == "iris-predictor"
+    pod = deploy["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["storage-initializer"]
+    assert pod["initContainers"][0]["args"] == ["file:///m", "models"]
+    main = pod["containers"][0]
+    assert main["name"] == "kserve-container" and main["resources"]["limits"]["memory"] == "1Gi"
+    assert main["ports"] == [{"containerPort": 8080, "name": "http1"}]
+    assert "--protocol" in main["args"] and main["args"][main["args"].index("--protocol") + 1] == "v2"
+    assert deploy["spec"]["selector"]["matchLabels"] == {"app": "isvc.iris-predictor"}
+    assert host_of(isvc(model)) == "iris-lab.example.com"
+
+
+def test_model_status_reports_the_last_crash_until_ready_again():
+    crashed = {"metadata": {"name": "p"}, "status": {"containerStatuses": [
+        {"ready": False, "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "message": "x"}},
+         "state": {"running": {}}}]}}
+    status = model_status([crashed], ready=False)
+    assert status["lastFailureInfo"]["reason"] == "ModelLoadFailed" and status["lastFailureInfo"]["exitCode"] == 137
+    assert status["lastFailureInfo"]["message"].startswith("OOMKilled")
+    assert model_status([], ready=False)["states"]["activeModelState"] == "Pending"
