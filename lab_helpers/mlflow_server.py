@@ -148,7 +148,6 @@ def _start(state: Path, timeout: float) -> str:
         _write_record(state, record)
         outcome = _wait_until_healthy(process, record.uri, timeout)
         if outcome == "healthy":
-            print(f"MLflow server started: {record.uri}")
             return record.uri
         log_tail = _log_tail(state, log_offset)
         _stop_group(record)

@@ -12,6 +12,7 @@ each of those directories, so `storage_uri` can find them for any flavor.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import warnings
@@ -36,6 +37,8 @@ from .errors import LabError, NotFound
 from .training import LAB_MODELS, ModelSpec, TrainedModel, spec_hash, to_onnx, train
 
 EXPERIMENT_NAME = "serving-lab"
+# Logs "Waiting up to 300 seconds for model version to finish creation" at INFO for every version.
+REGISTRY_WAIT_LOGGER = "mlflow.store.model_registry.abstract_store"
 SPEC_HASH_TAG = "serving_lab.spec_hash"
 VARIANT_TAG = "serving_lab.variant"
 ARTIFACT_TAG_PREFIX = "serving_lab.artifact."  # + flavor -> directory under the run's artifacts
@@ -168,6 +171,18 @@ def registry_summary(tracking_uri: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).sort_values(["name", "version"]).reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence one chatty INFO logger for a block, so notebook outputs show only what matters."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
@@ -213,18 +228,19 @@ def _log_and_register(
             model_info = _log_mlflow_model(trained)
         _ensure_registered_model(client, spec.name)
         # Inside the borrowed global URI: a sqlite registry resolves the models:/ source through it.
-        return client.create_model_version(
-            name=spec.name,
-            source=model_info.model_uri,
-            run_id=run.info.run_id,
-            model_id=model_info.model_id,
-            description=spec.purpose,
-            tags={
-                SPEC_HASH_TAG: digest,
-                VARIANT_TAG: spec.variant,
-                **{ARTIFACT_TAG_PREFIX + flavor: subdir for flavor, subdir in artifact_dirs.items()},
-            },
-        )
+        with _quiet(REGISTRY_WAIT_LOGGER):
+            return client.create_model_version(
+                name=spec.name,
+                source=model_info.model_uri,
+                run_id=run.info.run_id,
+                model_id=model_info.model_id,
+                description=spec.purpose,
+                tags={
+                    SPEC_HASH_TAG: digest,
+                    VARIANT_TAG: spec.variant,
+                    **{ARTIFACT_TAG_PREFIX + flavor: subdir for flavor, subdir in artifact_dirs.items()},
+                },
+            )
 
 
 def _log_mlflow_model(trained: TrainedModel) -> ModelInfo:

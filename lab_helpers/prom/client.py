@@ -135,6 +135,32 @@ class PromClient:
         empty = ["alertname", "state", "value", "active_at", "summary"]
         return _sorted(pd.DataFrame(rows, columns=None if rows else empty), ["alertname", "state"])
 
+    def wait_until_quiet(self, alertname: str, timeout: float = 120.0, every: float = 2.0, **labels: str) -> None:
+        """Wait until no `alertname` alert (with these labels) is pending or firing.
+
+        An alert over a 1m window stays active for up to a minute after its cause stops; a lesson that wants
+        to watch the whole pending -> firing life starts from a quiet alert.
+        """
+        dots = None
+        deadline = time.monotonic() + timeout
+        while True:
+            alerts = self.alerts()
+            active = alerts[alerts["alertname"] == alertname]
+            for key, value in labels.items():
+                active = active[active[key] == value] if key in active else active.iloc[0:0]
+            if active.empty:
+                if dots:
+                    dots.done("quiet")
+                return
+            if time.monotonic() >= deadline:
+                if dots:
+                    dots.done("still active")
+                raise LabError(f"alert {alertname} {labels or ''} still {', '.join(sorted(set(active['state'])))} "
+                               f"after {timeout:g} s")
+            dots = dots or Dots(f"waiting for alert {alertname} to resolve")
+            dots.tick()
+            time.sleep(every)
+
     def rules(self) -> pd.DataFrame:
         """Every loaded rule: group, name, type (alerting/recording), state, health, query, for_s, last_error."""
         rows = [{"group": group["name"], "name": rule["name"], "type": rule["type"],

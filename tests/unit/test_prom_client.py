@@ -76,3 +76,20 @@ def test_waiting_on_a_prometheus_that_never_comes_up_ends_with_target_unavailabl
                 client.wait_for_series("up", timeout=0.5, every=0.1)
     assert time.monotonic() - began < 3
     assert capsys.readouterr().out.startswith("waiting for up")
+
+
+def test_wait_until_quiet_returns_once_the_alert_is_gone_and_times_out_otherwise(monkeypatch):
+    answers = iter([[{"labels": {"alertname": "ModelHighErrorRate", "destination_workload": "iris-predictor"},
+                      "state": "firing", "value": "0.2", "activeAt": "2026-11-26T00:00:00Z"}], []])
+    client = PromClient("http://127.0.0.1:9")
+    monkeypatch.setattr(client, "_get", lambda path, *a, **k: {"alerts": next(answers)})
+    client.wait_until_quiet("ModelHighErrorRate", timeout=5, every=0.01, destination_workload="iris-predictor")
+    firing = [{"labels": {"alertname": "ModelHighErrorRate", "destination_workload": "iris-predictor"},
+               "state": "firing", "value": "0.2", "activeAt": "2026-11-26T00:00:00Z"}]
+    monkeypatch.setattr(client, "_get", lambda path, *a, **k: {"alerts": firing})
+    with pytest.raises(LabError, match="still firing"):
+        client.wait_until_quiet("ModelHighErrorRate", timeout=0.05, every=0.01)
+    other = [{"labels": {"alertname": "ModelHighErrorRate", "destination_workload": "wine-predictor"},
+              "state": "firing", "value": "1", "activeAt": "2026-11-26T00:00:00Z"}]
+    monkeypatch.setattr(client, "_get", lambda path, *a, **k: {"alerts": other})
+    client.wait_until_quiet("ModelHighErrorRate", timeout=0.05, every=0.01, destination_workload="iris-predictor")
