@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 
 import lab_helpers
 from lab_helpers.errors import ManifestError, NotReady
+from lab_helpers.inference import curl_command, infer_path
 from lab_helpers.local.control import running
 from lab_helpers.paths import manifests_dir, shared_dir
 from tests.conftest import v2_payload
@@ -174,3 +177,13 @@ def test_daemon_sigkill_loses_nothing_and_service_returns_ready(lab, iris, local
     assert after == before
     lab.wait_ready("InferenceService", "iris", timeout=60)
     assert lab.infer("iris", v2_payload([SETOSA]))["outputs"][0]["data"] == [0]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_printed_curl_command_works_as_printed(lab, iris, tmp_path):
+    base, host = lab.endpoint("iris")
+    (tmp_path / "payload.json").write_text(json.dumps(v2_payload([SETOSA])))
+    command = curl_command(base, host, infer_path("iris", "v2"))
+    done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outputs"][0]["data"] == [0]
