@@ -27,8 +27,11 @@ def iris_mlflow_dir(tmp_path_factory) -> Path:
 
 def v2_payload(rows: list[list[float]]) -> dict:
     """MLServer's V2 contract for MLflow models: one named input per column."""
-    return {"inputs": [{"name": name, "shape": [len(rows)], "datatype": "FP64", "data": [r[i] for r in rows]}
-                       for i, name in enumerate(FEATURES)]}
+    import pandas as pd
+
+    from lab_helpers.inference import v2_columns
+
+    return v2_columns(pd.DataFrame(rows, columns=FEATURES))
 
 
 @pytest.fixture(scope="module")
