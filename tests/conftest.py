@@ -48,3 +48,13 @@ def local_home(tmp_path_factory):
         os.environ.pop("LAB_HOME", None)
     else:
         os.environ["LAB_HOME"] = old
+
+
+@pytest.fixture
+def series_dir(tmp_path, monkeypatch) -> Path:
+    """An empty notebook series of its own, with build output under tmp_path."""
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    monkeypatch.setenv("LAB_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setattr("lab_helpers.notebook_files.notebooks_dir", lambda: books)
+    return books

@@ -6,11 +6,8 @@ from lab_helpers.nbtest import run_nbval
 
 
 @pytest.fixture
-def book(tmp_path, monkeypatch):
-    books = tmp_path / "notebooks"
-    books.mkdir()
-    monkeypatch.setenv("LAB_BUILD_DIR", str(tmp_path / "build"))
-    monkeypatch.setattr("lab_helpers.notebook_files.notebooks_dir", lambda: books)
+def book(series_dir):
+    books = series_dir
 
     def write(committed_output: str):
         params = nbformat.v4.new_code_cell("target = 'local'", metadata={"tags": ["parameters"]}, execution_count=1)

@@ -5,15 +5,6 @@ import pytest
 from lab_helpers.runner import NotebookFailure, run_series
 
 
-@pytest.fixture
-def series_dir(tmp_path, monkeypatch):
-    books = tmp_path / "notebooks"
-    books.mkdir()
-    monkeypatch.setenv("LAB_BUILD_DIR", str(tmp_path / "build"))
-    monkeypatch.setattr("lab_helpers.notebook_files.notebooks_dir", lambda: books)
-    return books
-
-
 def _write(path, *sources):
     cells = [nbformat.v4.new_markdown_cell("# Title")]
     cells.append(nbformat.v4.new_code_cell("target = 'local'", metadata={"tags": ["parameters"]}))
