@@ -1,6 +1,7 @@
 """Calling a served model over HTTP the way curl would: paths per protocol, Host header, errors quoted."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import shlex
 from typing import Any
@@ -24,12 +25,33 @@ def curl_command(base_url: str, host: str, path: str, payload_file: str = "paylo
             f"{base_url}{path} -d @{payload_file}")
 
 
+def caller_transport(source_address: str) -> httpx.HTTPTransport:
+    """A transport whose connections come from `source_address` (127.0.0.x): a caller identity locally.
+
+    On a cluster Cilium knows a caller by its pod's IP; on the local target every caller is on
+    loopback, so distinct callers bind distinct addresses of 127.0.0.0/8 (Linux routes the whole
+    block to lo) and the gateway, listening on 127.0.0.1, sees each one's address as the peer.
+    """
+    try:
+        address = ipaddress.ip_address(source_address)
+    except ValueError:
+        raise LabError(f"caller source address {source_address!r} is not an IP address (expected 127.0.0.x)") from None
+    if not address.is_loopback:
+        raise LabError(f"caller source address {source_address} is not a loopback address: callers of the local "
+                       "gateway bind an address of 127.0.0.0/8, e.g. 127.0.0.7")
+    return httpx.HTTPTransport(local_address=str(address))
+
+
 def post(base_url: str, host: str, path: str, payload: dict[str, Any] | bytes,
-         timeout: float = 30.0) -> httpx.Response:
-    """POST without raising on HTTP errors: notebooks show what a malformed request returns."""
+         timeout: float = 30.0, source_address: str | None = None) -> httpx.Response:
+    """POST without raising on HTTP errors: notebooks show what a malformed request returns.
+
+    `source_address` makes the request come from that loopback address (see `caller_transport`).
+    """
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return httpx.post(base_url + path, content=body, timeout=timeout,
-                      headers={"Host": host, "Content-Type": "application/json"})
+    transport = caller_transport(source_address) if source_address else None
+    with httpx.Client(transport=transport, timeout=timeout) as client:
+        return client.post(base_url + path, content=body, headers={"Host": host, "Content-Type": "application/json"})
 
 
 def checked_json(response: httpx.Response, what: str) -> dict[str, Any]:

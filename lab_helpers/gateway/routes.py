@@ -4,10 +4,12 @@ Plain data pushed by the control plane (the KServe and Flagger controllers compu
 two choices made per request: a revision by weight (weighted random, as Envoy splits traffic
 between clusters) and a ready backend of that revision (round robin, like kube-proxy over the
 ready endpoints of a Service). Replacing the table is one reference swap, so a request in flight
-never sees half an update.
+never sees half an update, and it wakes every request waiting for a revision's first ready backend
+(`wait_for_backend`): a request held during a scale-from-zero goes on the moment the pod is Ready.
 """
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
 import random
@@ -141,6 +143,7 @@ class RouteTable:
     def __init__(self, routes: Iterable[Route] = (), *, seed: int | None = None):
         self._random = random.Random(seed).random
         self._routes: dict[str, _CompiledRoute] = {}
+        self._waiters: list[asyncio.Future[None]] = []
         self.replace(routes)
 
     def replace(self, routes: Iterable[Route]) -> None:
@@ -153,6 +156,31 @@ class RouteTable:
                 raise ValueError(f"RouteTable.replace: host {route.host} appears in two routes")
             compiled[route.host] = _CompiledRoute(route)
         self._routes = compiled
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_for_backend(self, host: str, target: RouteTarget, timeout: float) -> Backend:
+        """The next ready backend of `target`, waiting up to `timeout` s for a table that has one.
+
+        Woken by `replace`, not by polling. Raises NoReadyBackend (or UnknownHost) when time is up.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                return self.pick_backend(host, target)
+            except NoReadyBackend:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                pass
 
     def routes(self) -> list[Route]:
         """The routes currently installed, sorted by host."""

@@ -60,7 +60,7 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
-def make_app(store: Store, token: str, wake: Callable[[], None], status: Callable[[], dict]) -> web.Application:
+def make_app(store: Store, token: str, status: Callable[[], dict]) -> web.Application:
     @web.middleware
     async def auth(request: web.Request, handler):
         if request.path != "/healthz":
@@ -85,8 +85,7 @@ def make_app(store: Store, token: str, wake: Callable[[], None], status: Callabl
                 for i, d in enumerate(body.get("documents") or [])]
         validate_documents(docs)
         check_served(store, docs)
-        applied = [store.apply(doc.obj) for doc in docs]
-        wake()
+        applied = [store.apply(doc.obj) for doc in docs]  # each write wakes the loops that watch it
         return web.json_response({"applied": applied})
 
     def _ref(request: web.Request) -> tuple[str, str, str]:
@@ -103,7 +102,6 @@ def make_app(store: Store, token: str, wake: Callable[[], None], status: Callabl
 
     async def delete(request: web.Request) -> web.Response:
         deleted = store.delete(*_ref(request))
-        wake()
         return web.json_response({"deleted": deleted})
 
     async def events(request: web.Request) -> web.Response:

@@ -72,7 +72,7 @@ CHARTS: dict[str, Chart] = {
 
 
 def _runtime(name: str, image: str, formats: list[dict[str, Any]], protocols: list[str], args: list[str],
-             annotations: dict[str, str]) -> dict[str, Any]:
+             annotations: dict[str, str], env: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return {
         "apiVersion": f"{KSERVE}/v1alpha1", "kind": "ClusterServingRuntime",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "Helm",
@@ -81,7 +81,7 @@ def _runtime(name: str, image: str, formats: list[dict[str, Any]], protocols: li
             "annotations": annotations,
             "supportedModelFormats": formats,
             "protocolVersions": protocols,
-            "containers": [{"name": "kserve-container", "image": image, "args": args,
+            "containers": [{"name": "kserve-container", "image": image, "args": args, "env": env or [],
                             "resources": {"requests": {"cpu": "1", "memory": "2Gi"},
                                           "limits": {"cpu": "1", "memory": "2Gi"}}}],
         },
@@ -104,7 +104,10 @@ BUILTIN_RUNTIMES: list[dict[str, Any]] = [
     _runtime("kserve-mlserver", "docker.io/seldonio/mlserver:1.7.1",
              [_fmt("sklearn", "0", 2), _fmt("sklearn", "1", 2), _fmt("xgboost", "1", 2), _fmt("xgboost", "2", 2),
               _fmt("lightgbm", "3", 2), _fmt("lightgbm", "4", 2), _fmt("mlflow", "1", 1), _fmt("mlflow", "2", 1)],
-             ["v2"], [], {**PROM_8080, "serving.kserve.io/server-type": "mlserver"}),
+             ["v2"], [], {**PROM_8080, "serving.kserve.io/server-type": "mlserver"},
+             env=[{"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": "{{.Labels.modelClass}}"},
+                  {"name": "MLSERVER_HTTP_PORT", "value": "8080"}, {"name": "MLSERVER_GRPC_PORT", "value": "9000"},
+                  {"name": "MODELS_DIR", "value": "/mnt/models"}]),
     _runtime("kserve-tritonserver", "nvcr.io/nvidia/tritonserver:23.05-py3",
              [_fmt("tensorrt", "8", 1), _fmt("tensorflow", "1", 1), _fmt("tensorflow", "2", 1),
               _fmt("onnx", "1", 1), _fmt("triton", "2", 1), _fmt("pytorch", "1", 1, auto=False)],
@@ -118,26 +121,23 @@ BUILTIN_RUNTIMES: list[dict[str, Any]] = [
               _fmt("lightgbm", "4", 3, auto=False)], ["v1", "v2"], KSERVE_ARGS, PROM_8080),
 ]
 
-# Which lab process plays a runtime image on the local target ("what the pod runs").
-LOCAL_SERVERS = {"sklearnserver": "kserve", "mlserver": "mlserver", "tritonserver": "triton",
-                 "predictiveserver": "kserve", "xgbserver": "kserve"}
-
-
-def local_server_for(image: str) -> str | None:
-    return next((server for key, server in LOCAL_SERVERS.items() if key in image), None)
-
-
 # Kinds served before any chart is installed: core Kubernetes and Flux (bootstrapped like `flux install`).
 BUILTIN_KINDS: dict[str, tuple[str, bool]] = {
     "Namespace": ("v1", False), "ServiceAccount": ("v1", True), "Secret": ("v1", True),
     "ConfigMap": ("v1", True), "Service": ("v1", True), "Pod": ("v1", True), "Event": ("v1", True),
     "Deployment": ("apps/v1", True), "Job": ("batch/v1", True), "CronJob": ("batch/v1", True),
     "NetworkPolicy": ("networking.k8s.io/v1", True), "Ingress": ("networking.k8s.io/v1", True),
+    "HorizontalPodAutoscaler": ("autoscaling/v2", True),
     "CustomResourceDefinition": ("apiextensions.k8s.io/v1", False),
     "HelmRelease": ("helm.toolkit.fluxcd.io/v2", True),
     "HelmRepository": ("source.toolkit.fluxcd.io/v1", True),
     "OCIRepository": ("source.toolkit.fluxcd.io/v1", True),
     "HelmChart": ("source.toolkit.fluxcd.io/v1", True),
+    # Gateway API: the local gateway implements it, so its kinds are served from the start (on a cluster
+    # they come with the Gateway API CRDs that your gateway implementation installs).
+    "GatewayClass": ("gateway.networking.k8s.io/v1", False), "Gateway": ("gateway.networking.k8s.io/v1", True),
+    "HTTPRoute": ("gateway.networking.k8s.io/v1", True),
+    "ReferenceGrant": ("gateway.networking.k8s.io/v1beta1", True),
 }
 
 

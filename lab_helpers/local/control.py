@@ -16,10 +16,13 @@ import psutil
 
 from ..errors import TargetUnavailable
 from ..paths import lab_home
+from ..processes import stop_group
 from ..progress import Dots
-from .kubelet import RUNTIME_MARKER
+from .kubelet import running_container
+from .version import code_version
 
 START_TIMEOUT = 30.0
+HANDOVER_TIMEOUT = 20.0
 
 
 def _alive(info: dict[str, Any]) -> bool:
@@ -39,12 +42,33 @@ def running(home: Path | None = None) -> dict[str, Any] | None:
     return info if psutil.pid_exists(info.get("pid", -1)) and _alive(info) else None
 
 
+def needs_restart(info: dict[str, Any], current: str) -> bool:
+    """A running daemon must be replaced when it runs other code than what is on disk now (a `git pull`)."""
+    return info.get("code_version") != current
+
+
+def hand_over(info: dict[str, Any], timeout: float = HANDOVER_TIMEOUT) -> None:
+    """Ask a daemon to exit leaving its runtimes serving (SIGUSR1), SIGKILL it if it does not in time."""
+    try:
+        process = psutil.Process(info["pid"])
+        process.send_signal(signal.SIGUSR1)
+        process.wait(timeout=timeout)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        process.kill()
+
+
 def ensure_daemon(home: Path | None = None, timeout: float = START_TIMEOUT) -> dict[str, Any]:
-    """Reuse the running daemon or start one detached (it outlives the notebook kernel)."""
+    """Reuse the running daemon, if it runs this code, or start one detached (it outlives the notebook kernel)."""
     home = home or lab_home()
     info = running(home)
-    if info:
+    if info and not needs_restart(info, code_version()):
         return info
+    if info:
+        print(f"the local control plane runs older code ({info.get('code_version', 'unknown')} -> "
+              f"{code_version()}): restarting it; runtimes keep serving")
+        hand_over(info)
     home.mkdir(parents=True, exist_ok=True)
     (home / "daemon.json").unlink(missing_ok=True)
     log = open(home / "daemon.log", "ab")
@@ -67,22 +91,19 @@ def ensure_daemon(home: Path | None = None, timeout: float = START_TIMEOUT) -> d
                             "runbook: runbooks/local-target.md):\n" + "\n".join(last))
 
 
-def _runtime_pids(home: Path) -> list[int]:
-    """Runtime processes recorded in the store, checked to really be ours before anyone kills them."""
+def container_processes(home: Path) -> list[psutil.Process]:
+    """Container processes recorded in the store, checked to really be ours before anyone kills them."""
     db = home / "store.sqlite"
     if not db.exists():
         return []
-    pids = []
+    found = []
     with sqlite3.connect(str(db)) as conn:
         for (body,) in conn.execute("SELECT body FROM objects WHERE kind='Pod'"):
-            lab = (json.loads(body).get("status") or {}).get("lab") or {}
-            try:
-                proc = psutil.Process(lab.get("pid", -1))
-                if proc.create_time() == lab.get("createTime") and RUNTIME_MARKER in " ".join(proc.cmdline()):
-                    pids.append(proc.pid)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-                pass
-    return pids
+            pod = json.loads(body)
+            pod_dir = home / "pods" / pod["metadata"].get("namespace", "") / pod["metadata"]["name"]
+            records = (((pod.get("status") or {}).get("lab") or {}).get("containers") or {}).values()
+            found += [proc for proc in (running_container(r, pod_dir) for r in records) if proc is not None]
+    return found
 
 
 def up() -> int:
@@ -103,11 +124,8 @@ def down(home: Path | None = None) -> int:
             pass
         except psutil.TimeoutExpired:
             os.kill(info["pid"], signal.SIGKILL)
-    for pid in _runtime_pids(home):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    for process in container_processes(home):
+        stop_group(process, grace=0)
     from ..mlflow_server import stop_mlflow_server
     from ..prom.process import stop_prometheus
 

@@ -1,41 +1,43 @@
-"""The kubelet of the local target: each Pod object becomes an init step and a runtime process.
+"""The kubelet of the local target: each Pod object becomes its init containers and containers, as processes.
 
-It plays the pod lifecycle a learner sees with `kubectl describe pod`: the storage-initializer init
-container, the `kserve-container` with a readiness probe, restarts with exponential back-off
-(CrashLoopBackOff), the memory limit enforced by killing the process like the kernel's OOM killer
-(exit code 137, reason OOMKilled), and exit codes with the tail of stderr as termination message.
-Processes run in their own session, so a crashed control plane leaves the data plane serving; a
-restarted daemon adopts the processes it finds alive.
+What a learner sees with `kubectl describe pod` is played from the pod spec: init containers run
+to completion in order; each container runs its image's program (`local/images.py`: ENTRYPOINT,
+``command``/``args``, ``$(VAR)``, ``env``); ``restartPolicy`` Always / OnFailure / Never decides
+restarts (with CrashLoopBackOff back-off) and whether the pod ends ``Succeeded`` or ``Failed`` by
+exit code; readiness and liveness probes (httpGet, tcpSocket, exec) come from the spec, a failing
+readiness probe only takes the pod out of its Services' endpoints, a failing liveness probe
+restarts the container; the memory limit is enforced by killing the process like the kernel's OOM
+killer (exit code 137, reason OOMKilled); the tail of a container's log is its termination message.
+
+Simplified, and said here: a pod is a set of processes in a directory on the host (that directory
+stands for ``/``), and each container port is mapped to a loopback host port (`runtime.pod`).
+Back-off is 1 s doubling to 16 s (a real kubelet: 10 s to 5 min), memory is sampled every 250 ms,
+startup probes and gRPC probes are not run, a deleted Pod is stopped at once (no deletionTimestamp).
+Processes run in their own session, so a control plane that dies leaves the data plane serving;
+a restarted kubelet adopts the processes recorded in the pod's status.
 """
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import psutil
 from kubernetes.utils.quantity import parse_quantity
 
+from ..processes import ProcessRecord, free_port, recorded_process, stop_group_async
+from ..runtime.pod import PORTS_ENV, ROOT_ENV, format_ports
+from .controllers.base import DONE, Loop, Result
+from .images import ImageNotFound, LocalImage, container_argv, container_env, find_image, process_env
+from .pods import container_port, finished
 from .store import CLUSTER, Store, now_iso
 
-# Kubelet backs off 10 s doubling to 5 min; the lab keeps the shape at a scale a notebook can watch.
 BACKOFF_START, BACKOFF_CAP = 1.0, 16.0
 MEMORY_SAMPLE_SECONDS = 0.25
-READINESS_PERIOD = 0.2
-TERMINATION_GRACE = 5.0
-RUNTIME_MARKER = "lab_helpers.runtime.server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+TERMINATION_GRACE = 5.0  # the lab's default; a pod's terminationGracePeriodSeconds overrides it
+NODE = "local-node"
 
 
 def tail(path: Path, lines: int = 3) -> str:
@@ -66,50 +68,120 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
+def exposed_ports(spec: dict[str, Any]) -> set[int]:
+    """Container ports that get a host port: declared ones, those the images expose, numeric probe ports."""
+    ports: set[int] = set()
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        ports |= {int(p["containerPort"]) for p in container.get("ports") or []}
+        try:
+            ports |= set(find_image(container.get("image", "")).exposes)
+        except ImageNotFound:
+            pass
+        for probe in (container.get("readinessProbe"), container.get("livenessProbe")):
+            port = ((probe or {}).get("httpGet") or (probe or {}).get("tcpSocket") or {}).get("port")
+            if isinstance(port, int) or str(port or "").isdigit():
+                ports.add(int(port))
+    return ports
+
+
+def running_container(record: dict[str, Any], pod_dir: Path) -> psutil.Process | None:
+    """The recorded container process if it still runs in this pod's directory (not a reused pid)."""
+    proc = recorded_process(ProcessRecord.from_json(record), marker=None)
+    try:
+        return proc if proc is not None and proc.cwd() == str(pod_dir) else None
+    except psutil.Error:
+        return None
+
+
 @dataclass
 class ContainerExit:
     exit_code: int | None
     reason: str
     message: str
+    started_at: str
+    finished_at: str
+
+    def terminated(self) -> dict[str, Any]:
+        return {"exitCode": self.exit_code, "reason": self.reason, "message": self.message,
+                "startedAt": self.started_at, "finishedAt": self.finished_at}
 
 
 class PodWorker:
-    """Drives one Pod: init container, main container, probes, restarts. Owns the pod's status."""
+    """Drives one Pod: init containers, containers, probes, restarts, phase. The only writer of its status."""
 
-    def __init__(self, store: Store, pod: dict[str, Any], home: Path, wake: Callable[[], None]):
-        self.store, self.home, self.wake = store, home, wake
+    def __init__(self, store: Store, pod: dict[str, Any], home: Path):
+        self.store, self.home = store, home
         meta = pod["metadata"]
         self.namespace, self.name, self.uid = meta.get("namespace", CLUSTER), meta["name"], meta["uid"]
+        self.spec = pod["spec"]
         self.dir = home / "pods" / self.namespace / self.name
-        self.proc: psutil.Process | None = None
+        status = pod.get("status") or {}
+        self.status: dict[str, Any] = {k: v for k, v in status.items() if k not in ("conditions",)}
+        lab = self.status.setdefault("lab", {})
+        lab.setdefault("containers", {})
+        self.processes: dict[str, psutil.Process] = {}
+        self.done: set[str] = set()     # containers that will not run again (restartPolicy said so)
+        self.killing: dict[str, str] = {}  # container -> why the kubelet is killing it (liveness)
         self.task: asyncio.Task | None = None
         self.stopping = False
 
-    # status helpers -----------------------------------------------------------------------------
-    def _pod(self) -> dict[str, Any] | None:
-        return self.store.find("Pod", self.namespace, self.name)
+    # --- status -----------------------------------------------------------------------------------
+    @property
+    def policy(self) -> str:
+        return self.spec.get("restartPolicy", "Always")
 
-    def _set_status(self, **changes: Any) -> None:
-        pod = self._pod()
-        if pod is None:
+    def _statuses(self, key: str) -> dict[str, dict[str, Any]]:
+        return {s["name"]: s for s in self.status.get(key) or []}
+
+    def _set_container(self, name: str, init: bool = False, **fields: Any) -> None:
+        key = "initContainerStatuses" if init else "containerStatuses"
+        specs = self.spec.get("initContainers" if init else "containers") or []
+        current = self._statuses(key)
+        spec = next(c for c in specs if c["name"] == name)
+        entry = current.get(name) or {"name": name, "image": spec.get("image", ""), "ready": False,
+                                      "started": False, "restartCount": 0, "state": {}, "lastState": {}}
+        entry.update(fields)
+        current[name] = entry
+        self.status[key] = [current[c["name"]] for c in specs if c["name"] in current]
+        self._publish()
+
+    def _phase(self) -> str:
+        containers = self.spec.get("containers") or []
+        states = self._statuses("containerStatuses")
+        if self.status.get("phase") == "Failed" and not self.status.get("initialized"):
+            return "Failed"  # an init container failed under restartPolicy Never
+        if containers and all(c["name"] in self.done for c in containers):
+            codes = [(states.get(c["name"], {}).get("state", {}).get("terminated") or {}).get("exitCode")
+                     for c in containers]
+            return "Succeeded" if all(code == 0 for code in codes) else "Failed"
+        if any(s.get("restartCount") or "running" in s.get("state", {}) for s in states.values()):
+            return "Running"
+        return "Pending"
+
+    def _publish(self) -> None:
+        if self.stopping:
             return
-        status = dict(pod.get("status") or {})
-        status.update(changes)
-        ready = bool(status.get("containerStatuses")) and all(c.get("ready") for c in status["containerStatuses"])
-        status["conditions"] = [
-            {"type": "Initialized", "status": str(status.get("initialized", False))},
-            {"type": "ContainersReady", "status": str(ready)},
-            {"type": "Ready", "status": str(ready)},
-        ]
+        containers = self.spec.get("containers") or []
+        states = self._statuses("containerStatuses")
+        ready = bool(containers) and all(states.get(c["name"], {}).get("ready") for c in containers)
+        phase = self._phase()
+        self.status["phase"] = phase
+        initialized = bool(self.status.get("initialized"))
+        done = phase in ("Succeeded", "Failed")
+        status = {**self.status, "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Initialized", "status": str(initialized)},
+            {"type": "ContainersReady", "status": str(ready and not done)},
+            {"type": "Ready", "status": str(ready and not done)},
+        ]}
         self.store.set_status("Pod", self.namespace, self.name, status)
-        self.wake()
 
     def _event(self, reason: str, message: str, type_: str = "Normal") -> None:
-        pod = self._pod()
-        if pod:
+        pod = self.store.find("Pod", self.namespace, self.name)
+        if pod and not self.stopping:
             self.store.record_event(pod, reason, message, type_)
 
-    # lifecycle ----------------------------------------------------------------------------------
+    # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"pod {self.name}")
 
@@ -118,211 +190,295 @@ class PodWorker:
         self.stopping = True
         if self.task:
             self.task.cancel()
-        await self._kill(graceful=True)
+        grace = float(self.spec.get("terminationGracePeriodSeconds", TERMINATION_GRACE))
+        await asyncio.gather(*(self._kill(p, grace) for p in self.processes.values()))
+        self.processes.clear()
 
-    async def _kill(self, graceful: bool) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            if graceful:
-                os.killpg(proc.pid, signal.SIGTERM)
-                deadline = time.monotonic() + TERMINATION_GRACE
-                while proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, psutil.NoSuchProcess, PermissionError):
-            pass
+    def detach(self) -> None:
+        """Stop supervising but leave the processes serving (the control plane hands over to a newer one)."""
+        self.stopping = True
+        if self.task:
+            self.task.cancel()
+
+    @staticmethod
+    async def _kill(proc: psutil.Process, grace: float) -> None:
+        """SIGTERM the container's process group, SIGKILL after `grace` (a process group: its children too)."""
+        await stop_group_async(proc, grace)
 
     async def _run(self) -> None:
-        pod = self._pod()
-        if pod is None:
-            return
         self.dir.mkdir(parents=True, exist_ok=True)
-        adopted = self._adopt(pod)
-        restarts = (pod.get("status") or {}).get("containerStatuses", [{}])[0].get("restartCount", 0)
+        lab = self.status["lab"]
+        if "startTime" not in self.status:
+            self.status.update(phase="Pending", podIP="127.0.0.1", hostIP="127.0.0.1", startTime=now_iso())
+            self._event("Scheduled", f"Successfully assigned {self.namespace}/{self.name} to {NODE}")
+        if "ports" not in lab:
+            lab["ports"] = {str(port): free_port() for port in sorted(exposed_ports(self.spec))}
+        self._publish()
+        if not await self._init_containers():
+            return
+        await asyncio.gather(*(self._supervise(c) for c in self.spec.get("containers") or []))
+
+    def _environment(self, container: dict[str, Any], image: LocalImage) -> tuple[list[str], dict[str, str]]:
+        declared = container_env(container, image)
+        pod_env = {ROOT_ENV: str(self.dir), PORTS_ENV: format_ports(
+            {int(k): v for k, v in self.status["lab"]["ports"].items()})}
+        return container_argv(container, image, declared), process_env(image, declared, pod_env)
+
+    async def _resolve(self, container: dict[str, Any], init: bool) -> tuple[list[str], dict[str, str]]:
+        """The argv and env of a container; waits with back-off while its image or config cannot be resolved."""
         backoff = BACKOFF_START
-        if not adopted:
-            self._set_status(phase="Pending", podIP="127.0.0.1", hostIP="127.0.0.1", startTime=now_iso())
-            self._event("Scheduled", f"Successfully assigned {self.namespace}/{self.name} to local-node")
-            while not await self._init_containers(pod):
+        while True:
+            try:
+                return self._environment(container, find_image(container.get("image", "")))
+            except ImageNotFound as exc:
+                reason, message = ("ErrImagePull" if backoff == BACKOFF_START else "ImagePullBackOff"), str(exc)
+            except ValueError as exc:
+                reason, message = "CreateContainerConfigError", str(exc)
+            self._set_container(container["name"], init, state={"waiting": {"reason": reason, "message": message}})
+            self._event("Failed", f"Error: {reason}: {message}", "Warning")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_CAP)
+
+    async def _init_containers(self) -> bool:
+        """Run init containers in order (once: completed ones are not rerun); False if the pod failed."""
+        inits = self.spec.get("initContainers") or []
+        done = {n for n, s in self._statuses("initContainerStatuses").items()
+                if (s.get("state", {}).get("terminated") or {}).get("exitCode") == 0}
+        backoff = BACKOFF_START
+        for container in inits:
+            name = container["name"]
+            while name not in done:
+                exit_ = await self._run_process(container, init=True)
+                if exit_.exit_code == 0:
+                    self._set_container(name, True, ready=True, state={"terminated": exit_.terminated()})
+                    done.add(name)
+                    break
+                count = self._statuses("initContainerStatuses")[name].get("restartCount", 0) + 1
+                self._set_container(name, True, restartCount=count, state={"terminated": exit_.terminated()},
+                                    lastState={"terminated": exit_.terminated()})
+                self._event("BackOff", f"init container {name} failed (exit code {exit_.exit_code}): "
+                                       f"{exit_.message}", "Warning")
+                if self.policy == "Never":
+                    self.status["phase"] = "Failed"
+                    self._publish()
+                    return False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_CAP)
-            backoff = BACKOFF_START
+        self.status["initialized"] = True
+        self._publish()
+        return True
+
+    async def _supervise(self, container: dict[str, Any]) -> None:
+        """Run a container until restartPolicy says it is done; CrashLoopBackOff between restarts."""
+        name = container["name"]
+        backoff = BACKOFF_START
+        adopt = True
         while not self.stopping:
-            exit_ = await self._main_container(pod, adopted, restarts)
-            adopted = False
+            exit_ = await self._run_process(container, init=False, adopt=adopt)
+            adopt = False
             if self.stopping:
                 return
-            restarts += 1
+            restart = self.policy == "Always" or (self.policy == "OnFailure" and exit_.exit_code != 0)
+            restarts = self._statuses("containerStatuses")[name].get("restartCount", 0)
+            if not restart:
+                self.done.add(name)
+                self._set_container(name, ready=False, started=False, state={"terminated": exit_.terminated()})
+                return
             state = {"waiting": {"reason": "CrashLoopBackOff",
-                                 "message": f"back-off {backoff:.0f}s restarting failed container=kserve-container"
-                                            f" pod={self.name}"}}
-            self._container_status(pod, ready=False, restarts=restarts, state=state, last=exit_)
-            self._event("BackOff", f"Back-off restarting failed container kserve-container in pod {self.name}"
+                                 "message": f"back-off {backoff:.0f}s restarting failed container={name} "
+                                            f"pod={self.name}"}}
+            self._set_container(name, ready=False, started=False, restartCount=restarts + 1, state=state,
+                                lastState={"terminated": exit_.terminated()})
+            self._event("BackOff", f"Back-off restarting failed container {name} in pod {self.name}"
                                    f" (exit code {exit_.exit_code}, {exit_.reason}: {exit_.message})", "Warning")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_CAP)
 
-    def _adopt(self, pod: dict[str, Any]) -> bool:
-        """After a daemon restart, keep serving from a runtime process that is still alive."""
-        lab = (pod.get("status") or {}).get("lab") or {}
-        pid = lab.get("pid")
-        if not pid:
-            return False
-        try:
-            proc = psutil.Process(pid)
-            if proc.create_time() != lab.get("createTime") or RUNTIME_MARKER not in " ".join(proc.cmdline()):
-                return False
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return False
-        self.proc = proc
-        self._event("Adopted", f"control plane restarted; runtime process {pid} still serving, adopted")
-        return True
-
-    async def _init_containers(self, pod: dict[str, Any]) -> bool:
-        """Run the storage-initializer (if any); False when it failed (the pod retries with back-off)."""
-        inits = pod["spec"].get("initContainers") or []
-        statuses = []
-        for container in inits:
-            self._set_status(initialized=False, initContainerStatuses=[
-                {"name": container["name"], "ready": False, "restartCount": 0,
-                 "state": {"running": {"startedAt": now_iso()}}}])
-            self._event("Started", f"Started container {container['name']}")
-            log = self.dir / f"{container['name']}.log"
-            with open(log, "wb") as out:
-                proc = await asyncio.create_subprocess_exec(
-                    *container["command"], *container.get("args", []), stdout=out, stderr=asyncio.subprocess.STDOUT,
-                    cwd=str(self.dir), start_new_session=True)
-                code = await proc.wait()
-            if code != 0:
-                message = tail(log, 2)
-                prev = (self._pod() or {}).get("status", {}).get("initContainerStatuses") or [{}]
-                count = prev[0].get("restartCount", 0) + 1 if prev[0].get("state", {}).get("terminated") else 1
-                self._set_status(phase="Pending", initialized=False, initContainerStatuses=[
-                    {"name": container["name"], "ready": False, "restartCount": count,
-                     "state": {"terminated": {"exitCode": code, "reason": "Error", "message": message,
-                                              "finishedAt": now_iso()}},
-                     "lastState": {"terminated": {"exitCode": code, "reason": "Error", "message": message}}}])
-                self._event("BackOff", f"init container {container['name']} failed (exit code {code}): {message}",
-                            "Warning")
-                return False
-            statuses.append({"name": container["name"], "ready": True, "restartCount": 0,
-                             "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}})
-        self._set_status(initialized=True, initContainerStatuses=statuses)
-        return True
-
-    def _container_status(self, pod: dict[str, Any], ready: bool, restarts: int, state: dict[str, Any],
-                          last: ContainerExit | None = None, **lab: Any) -> None:
-        previous = ((self._pod() or {}).get("status") or {}).get("containerStatuses") or [{}]
-        status = {"name": "kserve-container", "image": pod["spec"]["containers"][0].get("image", ""),
-                  "ready": ready, "started": "running" in state, "restartCount": restarts, "state": state,
-                  "lastState": previous[0].get("lastState", {})}
-        if last is not None:
-            status["lastState"] = {"terminated": {"exitCode": last.exit_code, "reason": last.reason,
-                                                  "message": last.message, "finishedAt": now_iso()}}
-        changes: dict[str, Any] = {"containerStatuses": [status], "phase": "Running" if "running" in state else "Pending"}
-        if lab:
-            changes["lab"] = lab
-        self._set_status(**changes)
-
-    async def _main_container(self, pod: dict[str, Any], adopted: bool, restarts: int) -> ContainerExit:
-        container = pod["spec"]["containers"][0]
-        limit = memory_limit(container)
-        stderr_log = self.dir / "kserve-container.log"
+    async def _run_process(self, container: dict[str, Any], init: bool, adopt: bool = False) -> ContainerExit:
+        """Start (or adopt) the container's process and wait for it to end, enforcing memory and probes."""
+        name = container["name"]
+        log_path = self.dir / f"{name}.log"
+        records = self.status["lab"]["containers"]
+        proc = running_container(records.get(name) or {}, self.dir) if adopt else None
         child: asyncio.subprocess.Process | None = None
-        if adopted and self.proc is not None:
-            lab = pod["status"]["lab"]
-            port = lab["port"]
+        started = now_iso()
+        if proc is not None:
+            started = (self._statuses("containerStatuses").get(name, {}).get("state", {}).get("running") or
+                       {}).get("startedAt", started)
+            self._event("Adopted", f"control plane restarted; container {name} (pid {proc.pid}) still running, "
+                                   "adopted")
         else:
-            port = free_port()
-            argv = [a.replace("$(PORT)", str(port)) for a in (*container["command"], *container.get("args", []))]
-            with open(stderr_log, "ab") as out:
-                child = await asyncio.create_subprocess_exec(
-                    *argv, stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=str(self.dir), start_new_session=True,
-                    env={**os.environ, **{e["name"]: str(e.get("value", "")) for e in container.get("env", [])}})
-            self.proc = psutil.Process(child.pid)
-            lab = {"pid": child.pid, "port": port, "createTime": self.proc.create_time()}
-            self._event("Started", f"Started container kserve-container (pid {child.pid}, port {port})")
-        running = {"running": {"startedAt": now_iso()}}
-        self._container_status(pod, ready=False, restarts=restarts, state=running, **lab)
-        probe = asyncio.get_running_loop().create_task(self._probe(pod, port, restarts, running, lab))
-        oom = await self._watch(child, limit)
-        probe.cancel()
-        if child is not None:
-            code = await child.wait()
-        else:
-            code = None  # not our child after a restart: the exit code went to init
-        self.proc = None
+            argv, env = await self._resolve(container, init)
+            with open(log_path, "ab") as out:
+                try:
+                    child = await asyncio.create_subprocess_exec(
+                        *argv, stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=str(self.dir),
+                        start_new_session=True, env=env)
+                except OSError as exc:  # the command is not there: StartError, as containerd reports it
+                    message = f"failed to create containerd task: exec: {argv[0]!r}: {exc.strerror}"
+                    return ContainerExit(128, "StartError", message, started, now_iso())
+            proc = psutil.Process(child.pid)
+            records[name] = ProcessRecord.of(proc).to_json()
+            self._event("Started", f"Started container {name}")
+        self.processes[name] = proc
+        readiness = container.get("readinessProbe") if not init else None
+        self._set_container(name, init, ready=not init and readiness is None, started=True,
+                            state={"running": {"startedAt": started}})
+        probes = [] if init else [asyncio.get_running_loop().create_task(task) for task in (
+            self._readiness(container) if readiness else None,
+            self._liveness(container) if container.get("livenessProbe") else None) if task is not None]
+        try:
+            oom = await self._watch(proc, child, memory_limit(container))
+        finally:
+            for probe in probes:
+                probe.cancel()
+        code = await child.wait() if child is not None else None  # an adopted process: its exit code went to init
+        self.processes.pop(name, None)
         if oom is not None:
             return ContainerExit(137, "OOMKilled", f"memory limit {container['resources']['limits']['memory']} "
-                                                   f"exceeded (RSS {oom / 2**20:.0f}Mi); {tail(stderr_log)}")
+                                                   f"exceeded (RSS {oom / 2**20:.0f}Mi); {tail(log_path)}",
+                                 started, now_iso())
         if code is not None and code < 0:
             code = 128 - code
-        return ContainerExit(code, "Completed" if code == 0 else "Error", tail(stderr_log))
+        why = self.killing.pop(name, "")
+        return ContainerExit(code, "Completed" if code == 0 else "Error", why or tail(log_path), started, now_iso())
 
-    async def _watch(self, child: asyncio.subprocess.Process | None, limit: int | None) -> int | None:
+    async def _watch(self, proc: psutil.Process, child: asyncio.subprocess.Process | None,
+                     limit: int | None) -> int | None:
         """Wait for the process to end; kill it (and return its RSS) if it goes over the memory limit."""
-        proc = self.proc
-        while proc is not None:
-            if child is not None and child.returncode is not None:
-                return None
-            try:
-                if child is None and (not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE):
+        while True:
+            if child is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(child.wait()), MEMORY_SAMPLE_SECONDS)
                     return None
-            except psutil.NoSuchProcess:
-                return None
+                except TimeoutError:
+                    pass
+            else:
+                try:
+                    if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+                        return None
+                except psutil.NoSuchProcess:
+                    return None
+                await asyncio.sleep(MEMORY_SAMPLE_SECONDS)
             if limit is not None:
                 rss = tree_rss(proc)
                 if rss > limit:
-                    await self._kill(graceful=False)
-                    if child is not None:
-                        await child.wait()
+                    await self._kill(proc, grace=0)
                     return rss
-            await asyncio.sleep(MEMORY_SAMPLE_SECONDS)
-        return None
 
-    async def _probe(self, pod: dict[str, Any], port: int, restarts: int, running: dict[str, Any],
-                     lab: dict[str, Any]) -> None:
-        """Readiness probe on the V2 health endpoint; flips containerStatuses[0].ready."""
-        url = f"http://127.0.0.1:{port}/v2/health/ready"
-        ready = False
-        async with httpx.AsyncClient(timeout=1.0) as client:
-            while True:
+    # --- probes -----------------------------------------------------------------------------------
+    async def _probe_once(self, probe: dict[str, Any], client: httpx.AsyncClient) -> tuple[bool, str]:
+        """One probe: (passed, why not)."""
+        timeout = float(probe.get("timeoutSeconds", 1))
+        pod = {"spec": self.spec}
+        if "httpGet" in probe or "tcpSocket" in probe:
+            action = probe.get("httpGet") or probe["tcpSocket"]
+            number = container_port(pod, action.get("port"))
+            port = self.status["lab"]["ports"].get(str(number))
+            if port is None:
+                return False, f"port {action.get('port')!r} is not a port of this pod"
+            if "tcpSocket" in probe:
                 try:
-                    ok = (await client.get(url)).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok != ready:
-                    ready = ok
-                    self._container_status(pod, ready=ready, restarts=restarts, state=running, **lab)
-                    if not ready:
-                        self._event("Unhealthy", "Readiness probe failed", "Warning")
-                await asyncio.sleep(READINESS_PERIOD if not ready else 1.0)
+                    _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+                    writer.close()
+                    return True, ""
+                except (OSError, TimeoutError) as exc:
+                    return False, f"dial tcp 127.0.0.1:{number}: {exc}"
+            url = f"http://127.0.0.1:{port}{action.get('path', '/')}"
+            try:
+                response = await client.get(url, timeout=timeout)
+            except httpx.HTTPError as exc:
+                return False, f'Get "{action.get("path", "/")}": {type(exc).__name__}'
+            return 200 <= response.status_code < 400, f"HTTP probe failed with statuscode: {response.status_code}"
+        if "exec" in probe:
+            container = next(c for c in self.spec["containers"] if c.get("livenessProbe") is probe
+                             or c.get("readinessProbe") is probe)
+            _, env = self._environment(container, find_image(container.get("image", "")))
+            proc = await asyncio.create_subprocess_exec(*probe["exec"]["command"], cwd=str(self.dir), env=env,
+                                                        stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.DEVNULL)
+            try:
+                code = await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                proc.kill()
+                return False, f"command timed out after {timeout:g}s"
+            return code == 0, f"command exited with {code}"
+        return False, "the local kubelet runs httpGet, tcpSocket and exec probes only"
+
+    async def _probe_loop(self, probe: dict[str, Any], on_change) -> None:
+        """Run `probe` every periodSeconds; call on_change(passing, why) when the thresholds flip it."""
+        period = float(probe.get("periodSeconds", 10))
+        needed_ok, needed_fail = int(probe.get("successThreshold", 1)), int(probe.get("failureThreshold", 3))
+        await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
+        passing, oks, fails = None, 0, 0
+        async with httpx.AsyncClient() as client:
+            while True:
+                ok, why = await self._probe_once(probe, client)
+                oks, fails = (oks + 1, 0) if ok else (0, fails + 1)
+                if passing is not True and oks >= needed_ok:
+                    passing = True
+                    on_change(True, "")
+                elif passing is not False and fails >= needed_fail:
+                    passing = False
+                    on_change(False, why)
+                await asyncio.sleep(period)
+
+    async def _readiness(self, container: dict[str, Any]) -> None:
+        name = container["name"]
+
+        def changed(ready: bool, why: str) -> None:
+            was = self._statuses("containerStatuses").get(name, {}).get("ready")
+            self._set_container(name, ready=ready)
+            if was and not ready:
+                self._event("Unhealthy", f"Readiness probe failed: {why}", "Warning")
+
+        await self._probe_loop(container["readinessProbe"], changed)
+
+    async def _liveness(self, container: dict[str, Any]) -> None:
+        name = container["name"]
+
+        def changed(alive: bool, why: str) -> None:
+            if alive:
+                return
+            self._event("Unhealthy", f"Liveness probe failed: {why}", "Warning")
+            self._event("Killing", f"Container {name} failed liveness probe, will be restarted")
+            self.killing[name] = f"Liveness probe failed: {why}"
+            proc = self.processes.get(name)
+            if proc is not None:
+                grace = float(self.spec.get("terminationGracePeriodSeconds", TERMINATION_GRACE))
+                asyncio.get_running_loop().create_task(self._kill(proc, grace))
+
+        await self._probe_loop(container["livenessProbe"], changed)
 
 
-class Kubelet:
+class Kubelet(Loop):
     """Keeps one PodWorker per Pod object; stops the worker when its Pod is deleted."""
 
-    def __init__(self, store: Store, home: Path, wake: Callable[[], None]):
-        self.store, self.home, self.wake = store, home, wake
+    name = "kubelet"
+    watches = ("Pod",)
+
+    def __init__(self, store: Store, home: Path):
+        self.store, self.home = store, home
         self.workers: dict[str, PodWorker] = {}
 
-    async def sync(self) -> None:
+    async def sync(self) -> Result:
         pods = {p["metadata"]["uid"]: p for p in self.store.list("Pod")}
         for uid, pod in pods.items():
-            if uid not in self.workers:
-                worker = PodWorker(self.store, pod, self.home, self.wake)
+            if uid not in self.workers and not finished(pod):
+                worker = PodWorker(self.store, pod, self.home)
                 self.workers[uid] = worker
                 worker.start()
         for uid in [u for u in self.workers if u not in pods]:
             await self.workers.pop(uid).stop()
+        return DONE
 
     async def shutdown(self) -> None:
-        """Stop every runtime (used by `down`, not by a crash)."""
+        """Stop every container (used by `down`, not by a crash or a handover)."""
         await asyncio.gather(*(w.stop() for w in self.workers.values()))
         self.workers.clear()
 
-    def endpoint(self, pod: dict[str, Any]) -> str | None:
-        lab = (pod.get("status") or {}).get("lab") or {}
-        return f"http://127.0.0.1:{lab['port']}" if lab.get("port") else None
+    def detach(self) -> None:
+        """Leave every container running for the next control plane to adopt."""
+        for worker in self.workers.values():
+            worker.detach()
+        self.workers.clear()

@@ -1,42 +1,141 @@
-"""The ingress controller of the local target: Ingress objects + ready pods -> the gateway's route table."""
+"""The ingress and Gateway API controller of the local target: Ingress + HTTPRoute + Services -> route table.
+
+Per Host, one `RouteTarget` per backend Service with its weight: an Ingress rule's backend gets
+100, an HTTPRoute rule's ``backendRefs`` keep their weights (Gateway API default 1), so a Flagger
+canary's 90/10 split is a weighted HTTPRoute as on a cluster. A target's backends are the pods the
+Service selects, at the host port behind the Service's ``targetPort``, with their readiness.
+A target's revision is the pod-template hash of the newest Deployment whose pods the Service
+selects: it exists with 0 pods, so a request held while a revision scales from zero is released
+to that same revision when its first pod is Ready.
+
+Simplified: path and header matches are not evaluated (the first rule of a host serves every
+path), every HTTPRoute is attached to the lab's one gateway whatever its ``parentRefs`` say, and
+when an Ingress and an HTTPRoute claim the same host the HTTPRoute wins.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from ..gateway.routes import Backend, Route, RouteTarget
-from .controllers.base import ns
-from .controllers.workloads import TEMPLATE_HASH, endpoints
-from .kubelet import Kubelet
-from .store import Store
+from ..gateway.routes import Backend, Route, RouteTable, RouteTarget
+from .controllers.base import DONE, Loop, Result, condition, ns, spec_hash
+from .controllers.workloads import endpoints
+from .pods import finished, host_port
+from .store import Store, labels_match
+
+GATEWAY_CONTROLLER = "lab.local/gateway"
+NO_WORKLOAD = "no-workload"  # the revision of a Service that selects no Deployment's pods
 
 
-def build_routes(store: Store, kubelet: Kubelet) -> list[Route]:
-    routes: list[Route] = []
+def revision_of(store: Store, service: dict[str, Any]) -> str:
+    """The template hash of the newest Deployment whose pod template the Service's selector matches."""
+    selector = service["spec"].get("selector") or {}
+    deployments = [d for d in store.list("Deployment", ns(service))
+                   if selector and labels_match(d["spec"]["template"], selector)]
+    if not deployments:
+        return NO_WORKLOAD
+    newest = max(deployments, key=lambda d: (d["metadata"].get("creationTimestamp", ""), d["metadata"]["name"]))
+    return spec_hash(newest["spec"]["template"])
+
+
+def _target_port(service: dict[str, Any], port: int | None) -> int | str:
+    ports = service["spec"].get("ports") or []
+    chosen = next((p for p in ports if port is None or p.get("port") == port), ports[0] if ports else {})
+    return chosen.get("targetPort", chosen.get("port", 80))
+
+
+def service_target(store: Store, namespace: str, name: str, port: int | None, weight: int) -> RouteTarget | None:
+    service = store.find("Service", namespace, name)
+    if service is None:
+        return None
+    target_port = _target_port(service, port)
+    backends = []
+    for pod, ready in endpoints(store, service):
+        mapped = host_port(pod, target_port)
+        if mapped and not finished(pod):
+            backends.append(Backend(url=f"http://127.0.0.1:{mapped}", ready=ready))
+    return RouteTarget(service=name, namespace=namespace, revision=revision_of(store, service), backends=backends,
+                       weight=weight)
+
+
+def ingress_routes(store: Store) -> dict[str, list[RouteTarget]]:
+    routes: dict[str, list[RouteTarget]] = {}
     for ingress in store.list("Ingress"):
         for rule in ingress["spec"].get("rules") or []:
-            targets = []
-            for path in (rule.get("http") or {}).get("paths") or []:
-                backend = ((path.get("backend") or {}).get("service") or {})
-                service = store.find("Service", ns(ingress), backend.get("name", ""))
-                if service is None:
-                    continue
-                targets.append(RouteTarget(service=service["metadata"]["name"], namespace=ns(service),
-                                           revision=_revision(store, service), backends=_backends(store, kubelet,
-                                                                                                  service)))
-            if rule.get("host") and targets:
-                routes.append(Route(host=rule["host"], targets=targets[:1]))
+            paths = (rule.get("http") or {}).get("paths") or []
+            backend = ((paths[0].get("backend") or {}).get("service") or {}) if paths else {}
+            target = service_target(store, ns(ingress), backend.get("name", ""),
+                                    (backend.get("port") or {}).get("number"), 100)
+            if rule.get("host") and target is not None:
+                routes.setdefault(rule["host"].lower(), [target])
     return routes
 
 
-def _revision(store: Store, service: dict[str, Any]) -> str:
-    hashes = sorted({p["metadata"].get("labels", {}).get(TEMPLATE_HASH, "") for p, _ in endpoints(store, service)})
-    return hashes[-1] if hashes and hashes[-1] else "stable"
+def _backend_refs(route: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = route["spec"].get("rules") or []
+    return [ref for ref in (rules[0].get("backendRefs") or []) if ref.get("kind", "Service") == "Service"] \
+        if rules else []
 
 
-def _backends(store: Store, kubelet: Kubelet, service: dict[str, Any]) -> list[Backend]:
-    out = []
-    for pod, ready in endpoints(store, service):
-        url = kubelet.endpoint(pod)
-        if url:
-            out.append(Backend(url=url, ready=ready))
-    return out
+def httproute_targets(store: Store, route: dict[str, Any]) -> tuple[list[RouteTarget], list[str]]:
+    """The weighted targets of an HTTPRoute's first rule, and the backendRefs that name no Service."""
+    targets, missing = [], []
+    for ref in _backend_refs(route):
+        target = service_target(store, ref.get("namespace") or ns(route), ref["name"], ref.get("port"),
+                                int(ref.get("weight", 1)))
+        if target is None:
+            missing.append(ref["name"])
+        elif all(t.key != target.key for t in targets):
+            targets.append(target)
+    return targets, missing
+
+
+def build_routes(store: Store) -> tuple[list[Route], dict[tuple[str, str], list[str]]]:
+    """The route table, and per HTTPRoute (namespace, name) the backendRefs it could not resolve."""
+    hosts = ingress_routes(store)
+    unresolved: dict[tuple[str, str], list[str]] = {}
+    for route in store.list("HTTPRoute"):
+        targets, missing = httproute_targets(store, route)
+        unresolved[(ns(route), route["metadata"]["name"])] = missing
+        if targets and sum(t.weight for t in targets) > 0:
+            for hostname in route["spec"].get("hostnames") or []:
+                hosts[hostname.lower()] = targets
+    return [Route(host=host, targets=targets) for host, targets in sorted(hosts.items())], unresolved
+
+
+class RoutingLoop(Loop):
+    """Keeps the gateway's route table equal to what Ingresses, HTTPRoutes and Services say, woken by any change."""
+
+    name = "routing"
+    watches = ("Ingress", "HTTPRoute", "Service", "Pod", "Deployment")
+
+    def __init__(self, store: Store, table: RouteTable):
+        self.store, self.table = store, table
+        self._installed: list[Route] | None = None
+
+    async def sync(self) -> Result:
+        routes, unresolved = build_routes(self.store)
+        if routes != self._installed:  # an unchanged table is not swapped (no waiter woken for nothing)
+            self.table.replace(routes)
+            self._installed = routes
+        for (namespace, name), missing in unresolved.items():
+            self._route_status(namespace, name, missing)
+        return DONE
+
+    def _route_status(self, namespace: str, name: str, missing: list[str]) -> None:
+        """Gateway API status: Accepted by the lab's gateway, ResolvedRefs False naming a missing Service."""
+        route = self.store.find("HTTPRoute", namespace, name)
+        if route is None:
+            return
+        parents = route["spec"].get("parentRefs") or [{"name": "lab-gateway"}]
+        previous = next(iter((route.get("status") or {}).get("parents") or []), {}).get("conditions")
+        generation = route["metadata"].get("generation", 1)
+        conditions = [
+            condition("Accepted", True, "Accepted", "attached to the local target's gateway", previous),
+            condition("ResolvedRefs", not missing, "ResolvedRefs" if not missing else "BackendNotFound",
+                      "" if not missing else f"Service(s) not found: {', '.join(missing)}", previous)]
+        for cond in conditions:
+            cond["observedGeneration"] = generation
+        status = {"parents": [{"parentRef": parent, "controllerName": GATEWAY_CONTROLLER, "conditions": conditions}
+                              for parent in parents]}
+        self.store.set_status("HTTPRoute", namespace, name, status)
+

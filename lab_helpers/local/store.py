@@ -7,11 +7,19 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..errors import NotFound
 
 CLUSTER = ""  # namespace value of cluster-scoped objects
+
+
+# Spec fields another owner writes through a subresource: an apply that leaves one out keeps the stored
+# value, as server-side apply keeps a field that another field manager owns (`kubectl scale`, the HPA,
+# KEDA or Flagger own Deployment.spec.replicas when KServe's autoscaler class says so).
+RETAINED_SPEC_FIELDS: dict[str, tuple[str, ...]] = {"Deployment": ("replicas",)}
+# The API server's defaults for those fields when a new object leaves them out.
+SPEC_DEFAULTS: dict[str, dict[str, Any]] = {"Deployment": {"replicas": 1}}
 
 
 def now_iso() -> str:
@@ -42,16 +50,17 @@ class Store:
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         row = self.db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
         self._rv = int(row[0]) if row else 0
-        self.listeners: list = []  # callables(kind, namespace, name), told after every change
+        # callables(kind, namespace, name, obj, deleted), told after every change (obj: as written, or as it was)
+        self.listeners: list[Callable[..., None]] = []
 
     def _next_rv(self) -> str:
         self._rv += 1
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self._rv),))
         return str(self._rv)
 
-    def _changed(self, kind: str, namespace: str, name: str) -> None:
+    def _changed(self, kind: str, namespace: str, name: str, obj: dict[str, Any] | None, deleted: bool = False) -> None:
         for listener in self.listeners:
-            listener(kind, namespace, name)
+            listener(kind, namespace, name, obj, deleted)
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         row = self.db.execute("SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?",
@@ -84,7 +93,7 @@ class Store:
         meta["resourceVersion"] = self._next_rv()
         self.db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
                         (obj["kind"], meta.get("namespace", CLUSTER), meta["name"], json.dumps(obj)))
-        self._changed(obj["kind"], meta.get("namespace", CLUSTER), meta["name"])
+        self._changed(obj["kind"], meta.get("namespace", CLUSTER), meta["name"], obj)
         return obj
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +102,19 @@ class Store:
         namespace = meta.get("namespace", CLUSTER)
         current = self.find(obj["kind"], namespace, meta["name"])
         obj = json.loads(json.dumps(obj))
+        spec = obj.get("spec")
         if current is None:
             meta = obj["metadata"]
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=now_iso(), generation=1)
             obj.pop("status", None)
+            if isinstance(spec, dict):
+                for field, value in SPEC_DEFAULTS.get(obj["kind"], {}).items():
+                    spec.setdefault(field, value)
             return self._write(obj)
+        if isinstance(spec, dict):
+            for field in RETAINED_SPEC_FIELDS.get(obj["kind"], ()):
+                if field not in spec and field in (current.get("spec") or {}):
+                    spec[field] = current["spec"][field]
         meta = obj["metadata"]
         old_meta = current["metadata"]
         meta.update(uid=old_meta["uid"], creationTimestamp=old_meta["creationTimestamp"])
@@ -126,12 +143,30 @@ class Store:
         current["status"] = status
         return self._write(current)
 
+    def scale(self, kind: str, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        """The scale subresource: write `spec.replicas` alone (raises NotFound)."""
+        current = self.get(kind, namespace, name)
+        if current["spec"].get("replicas") == replicas:
+            return current
+        current["spec"]["replicas"] = int(replicas)
+        current["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        return self._write(current)
+
+    def meta_value(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def delete(self, kind: str, namespace: str, name: str) -> bool:
-        cur = self.db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", (kind, namespace, name))
-        if cur.rowcount:
-            self._next_rv()
-            self._changed(kind, namespace, name)
-        return bool(cur.rowcount)
+        gone = self.find(kind, namespace, name)
+        if gone is None:
+            return False
+        self.db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", (kind, namespace, name))
+        self._next_rv()
+        self._changed(kind, namespace, name, gone, deleted=True)
+        return True
 
     def all_uids(self) -> set[str]:
         return {json.loads(r[0])["metadata"]["uid"] for r in self.db.execute("SELECT body FROM objects")}
@@ -161,6 +196,13 @@ class Store:
         }
         self.db.execute("INSERT INTO events (body, kind, namespace, name) VALUES (?, ?, ?, ?)",
                         (json.dumps(event), *key))
+
+    def last_event(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The newest event of an object: what it was last told (controllers compare before telling again)."""
+        meta = obj["metadata"]
+        row = self.db.execute("SELECT body FROM events WHERE kind=? AND namespace=? AND name=? ORDER BY id DESC "
+                              "LIMIT 1", (obj["kind"], meta.get("namespace", CLUSTER), meta["name"])).fetchone()
+        return json.loads(row[0]) if row else None
 
     def events(self, refs: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

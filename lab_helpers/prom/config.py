@@ -10,15 +10,16 @@ carrying the labels the operator's relabelling produces (``namespace``, ``servic
 ``__meta_kubernetes_*`` labels discovery would attach, so an endpoint's ``relabelings`` written
 for a cluster keep working. Auth and TLS fields are ignored: everything is plain HTTP on loopback.
 
-Address mapping: every local pod is a process on 127.0.0.1 listening on ``status.lab.port``, which
-stands for the container's port 8080 (KServe's HTTP port, where the runtime serves ``/metrics``).
-An endpoint that resolves to container port 8080 (a Service ``targetPort: 8080``, or a port name
-the pod declares with ``containerPort: 8080``) is scraped at ``127.0.0.1:<status.lab.port>``. Any
-other container port has no process behind it locally, so the target is dropped with that reason.
+Address mapping: every local pod is a set of processes on 127.0.0.1, and the kubelet maps each
+container port the pod declares or its image exposes to a loopback host port (``status.lab.ports``).
+An endpoint that resolves to a container port (a Service ``targetPort``, or a port name the pod
+declares) is scraped at ``127.0.0.1:<its host port>``; a container port with no mapping has no
+process behind it locally, so the target is dropped with that reason.
 
 As on a cluster, a PodMonitor only finds ports the pod declares (``spec.containers[].ports``);
-KServe's built-in runtimes declare none, so a PodMonitor on a predictor drops every pod
-(stack-facts §7) and a ServiceMonitor on the ``<isvc>-predictor`` Service is the way to scrape it.
+KServe's built-in runtimes declare none (the ServingRuntimes of the KServe chart list no ``ports``),
+so a PodMonitor on a predictor drops every pod and a ServiceMonitor on the ``<isvc>-predictor``
+Service is the way to scrape it.
 """
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
+from ..local.pods import port_mapping
+
 from ..errors import LabError
 
-LOCAL_CONTAINER_PORT = 8080
 LOOPBACK = "127.0.0.1"
 DEFAULT_PATH = "/metrics"
 _DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
@@ -127,11 +129,6 @@ def _in_namespaces(monitor: dict[str, Any], obj: dict[str, Any]) -> bool:
     return namespace in names
 
 
-def _loopback_port(pod: dict[str, Any]) -> int | None:
-    """The port of the pod's runtime process, once it has one (the kubelet records it)."""
-    return ((pod.get("status") or {}).get("lab") or {}).get("port")
-
-
 def _declared_ports(pod: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(container name, port) for every containerPort the pod declares."""
     return [(container.get("name", ""), port) for container in (pod.get("spec") or {}).get("containers") or []
@@ -168,12 +165,15 @@ def _running(pod: dict[str, Any]) -> bool:
 
 
 def _local_address(pod: dict[str, Any], container_port: int) -> tuple[str | None, str]:
-    """(address, reason it has none): only the container's 8080 has a process behind it locally."""
-    if container_port != LOCAL_CONTAINER_PORT:
-        return None, (f"container port {container_port} has no process behind it on the local target (only "
-                      f"{LOCAL_CONTAINER_PORT}, the runtime's HTTP port, is served, at 127.0.0.1:<status.lab.port>)")
-    port = _loopback_port(pod)
-    return (f"{LOOPBACK}:{port}", "") if port else (None, "")
+    """(address, reason it has none): the host port the kubelet mapped the container port to."""
+    mapping = port_mapping(pod)
+    if not mapping:
+        return None, ""  # no process yet: the kubelet has not started the pod
+    if container_port not in mapping:
+        served = ", ".join(str(p) for p in sorted(mapping))
+        return None, (f"container port {container_port} has no process behind it on the local target (the pod "
+                      f"serves {served}: the ports it declares or its image exposes)")
+    return f"{LOOPBACK}:{mapping[container_port]}", ""
 
 
 def _relabel(rules: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

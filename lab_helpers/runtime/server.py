@@ -1,7 +1,11 @@
 """The runtime process of a local pod: load one model, serve it with `kserve.ModelServer`.
 
-    python -m lab_helpers.runtime.server --model-name iris --model-dir DIR \\
-        --model-format mlflow|sklearn --http-port PORT [--protocol v1|v2]
+    python -m lab_helpers.runtime.server --model-format mlflow|sklearn \\
+        --model_name iris --model_dir /mnt/models --http_port 8080 [--protocol v1|v2]
+
+`--model_name`, `--model_dir` and `--http_port` are the flags KServe's ServingRuntimes pass to
+their containers (the dashed spellings work too); the local image adds `--model-format` as its
+entrypoint would. Inside a local pod, the model dir and port resolve through `runtime.pod`.
 
 The KServe Python data plane is used as it ships (V1 + V2 REST routes, /metrics with the
 request_*_seconds histograms); the lab adds only what a pod on a shared laptop needs:
@@ -18,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from lab_helpers.runtime.pod import listen_port, pod_path
+
 LOOPBACK = "127.0.0.1"
 MAX_BODY_BYTES = 10 * 2**20
 # What each format's runtime speaks: kserve-sklearnserver serves V1 and V2 routes whatever the
@@ -32,14 +38,19 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m lab_helpers.runtime.server",
                                      description="Serve one model with kserve.ModelServer on 127.0.0.1.")
-    parser.add_argument("--model-name", required=True, help="the name in /v2/models/NAME (the ISVC name)")
-    parser.add_argument("--model-dir", required=True, type=Path, help="the pod's model dir (like /mnt/models)")
+    parser.add_argument("--model-name", "--model_name", dest="model_name", required=True,
+                        help="the name in /v2/models/NAME (the ISVC name)")
+    parser.add_argument("--model-dir", "--model_dir", dest="model_dir", required=True, type=Path,
+                        help="the pod's model dir (like /mnt/models)")
     parser.add_argument("--model-format", required=True, choices=sorted(PROTOCOLS))
-    parser.add_argument("--http-port", required=True, type=int)
+    parser.add_argument("--http-port", "--http_port", dest="http_port", required=True, type=int,
+                        help="the container port (a local pod maps it to its host port)")
     parser.add_argument("--protocol", choices=("v1", "v2"), help="the ISVC protocolVersion (checked, see PROTOCOLS)")
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES,
                         help="larger request bodies get 413 (default 10 MiB)")
     args = parser.parse_args(argv)
+    args.model_dir = pod_path(args.model_dir)
+    args.http_port = listen_port(args.http_port)
     if args.protocol and args.protocol not in PROTOCOLS[args.model_format]:
         parser.error(f"--protocol {args.protocol}: the {args.model_format} runtime speaks only "
                      f"{' and '.join(PROTOCOLS[args.model_format])} (kserve-mlserver is V2-only)")

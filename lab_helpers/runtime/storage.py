@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from lab_helpers.errors import LabError
+from lab_helpers.runtime.pod import pod_path
 
 LOCAL_PREFIX = "file://"
 SUPPORTED = "'file://', 'http(s)://', 's3://' (with an endpoint configured) and local paths"
@@ -180,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("src", help="storageUri: file://, a local path, http(s):// or s3://")
     parser.add_argument("dest", type=Path, help="the pod's model dir (like /mnt/models)")
     args = parser.parse_args(argv)
+    dest = pod_path(args.dest)
     try:
-        files = initialize(args.src, args.dest)
+        files = initialize(args.src, dest)
     except (StorageError, OSError) as exc:
         print(str(exc).replace("\n", " "), file=sys.stderr)
         return 1

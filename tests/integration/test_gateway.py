@@ -334,3 +334,34 @@ def test_benchmark_prints_both_paths_and_the_ratio():
         assert (int(requests), int(errors)) == (20, 0)
         assert 0 < float(p50_ms) <= float(p99_ms) and int(per_second) > 0
     assert re.search(r"gateway/direct throughput \d+\.\d\d .*added p50 [+-]\d+\.\d\d ms", completed.stdout)
+
+
+def test_callers_bind_distinct_loopback_addresses_and_the_gateway_sees_each(backends):
+    """The seam network policy builds on: a caller's identity is the 127.0.0.x it connects from."""
+    from lab_helpers.inference import post
+
+    exchanges: list[Exchange] = []
+    seen: dict[str, str] = {}
+
+    async def main() -> None:
+        gateway = Gateway(RouteTable([route("one.example.com", backends["one"])]), observers=[exchanges.append])
+        port = await gateway.start()
+        try:
+            for address in ("127.0.0.7", "127.0.0.8"):
+                response = await asyncio.to_thread(post, f"http://127.0.0.1:{port}", "one.example.com", "/who",
+                                                   b"{}", 5.0, address)
+                seen[address] = dict(response.json()["headers"])["X-Forwarded-For"]
+        finally:
+            await gateway.stop()
+
+    asyncio.run(main())
+    assert [e.remote for e in exchanges] == ["127.0.0.7", "127.0.0.8"]
+    assert seen == {"127.0.0.7": "127.0.0.7", "127.0.0.8": "127.0.0.8"}
+
+
+def test_a_caller_address_off_loopback_is_refused_with_the_reason():
+    from lab_helpers.errors import LabError
+    from lab_helpers.inference import caller_transport
+
+    with pytest.raises(LabError, match="not a loopback address"):
+        caller_transport("10.0.0.7")

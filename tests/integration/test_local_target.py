@@ -16,6 +16,7 @@ import lab_helpers
 from lab_helpers.errors import ManifestError, NotReady
 from lab_helpers.inference import curl_command, infer_path
 from lab_helpers.local.control import running
+from lab_helpers.local.version import code_version
 from lab_helpers.paths import manifests_dir, shared_dir
 from tests.conftest import v2_payload
 
@@ -149,7 +150,7 @@ def test_invalid_multi_document_apply_applies_nothing(lab):
 
 def test_killed_runtime_is_restarted_with_an_event(lab, iris):
     pod = next(p for p in lab.list("Pod") if p["metadata"]["name"].startswith("iris-predictor"))
-    pid = pod["status"]["lab"]["pid"]
+    pid = pod["status"]["lab"]["containers"]["kserve-container"]["pid"]
     os.killpg(pid, signal.SIGKILL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -176,6 +177,23 @@ def test_daemon_sigkill_loses_nothing_and_service_returns_ready(lab, iris, local
              for o in lab.list(kind)}
     assert after == before
     lab.wait_ready("InferenceService", "iris", timeout=60)
+    assert lab.infer("iris", v2_payload([SETOSA]))["outputs"][0]["data"] == [0]
+
+
+def test_a_daemon_of_other_code_is_replaced_and_adopts_the_runtime(lab, iris, local_home):
+    """After a `git pull`: connect() replaces the daemon, the runtime keeps serving and is adopted."""
+    old = running(local_home)
+    (local_home / "daemon.json").write_text(json.dumps({**old, "code_version": "0ld0ld0ld0ld"}))
+    pod = next(p for p in lab.list("Pod") if p["metadata"]["name"].startswith("iris-predictor"))
+    runtime_pid = pod["status"]["lab"]["containers"]["kserve-container"]["pid"]
+    lab_helpers.connect("local")
+    new = running(local_home)
+    assert new["pid"] != old["pid"] and not psutil.pid_exists(old["pid"])
+    assert new["code_version"] == code_version()
+    lab.wait_ready("InferenceService", "iris", timeout=60)
+    same = lab.get("Pod", pod["metadata"]["name"])
+    assert same["status"]["lab"]["containers"]["kserve-container"]["pid"] == runtime_pid
+    assert "Adopted" in [e["reason"] for e in lab.events("Pod", pod["metadata"]["name"])]
     assert lab.infer("iris", v2_payload([SETOSA]))["outputs"][0]["data"] == [0]
 
 

@@ -170,7 +170,7 @@ def test_the_local_operator_scrapes_a_service_monitor_and_the_gateway(tmp_path, 
     gateway = RequestMetrics()
     gateway.requests.labels("destination", "iris-predictor", "lab", "iris-predictor", "r1", "200", "http").inc(3)
     gateway_port = next(gateway_server := serve(gateway.registry))
-    controller = MonitoringController(Context(store, tmp_path, lambda: None), gateway_port=lambda: gateway_port)
+    controller = MonitoringController(Context(store, tmp_path), gateway_port=lambda: gateway_port)
     try:
         asyncio.run(controller.reconcile(store.get("ServiceMonitor", "lab", "iris-predictor")))
         asyncio.run(controller.sync())

@@ -24,7 +24,7 @@ def release(name, depends=(), values=None):
 @pytest.fixture
 def flux(tmp_path):
     store = Store(tmp_path / "s.sqlite")
-    ctx = Context(store, tmp_path, lambda: None)
+    ctx = Context(store, tmp_path)
     controllers = [SourceController(ctx), HelmReleaseController(ctx)]
 
     def converge(passes=6):

@@ -59,21 +59,29 @@ def test_disabled_runtime_and_runtime_without_kserve_container():
         select_runtime(FakeStore([], [disabled]), "lab", {"modelFormat": {"name": "mlflow"}, "runtime": "mine"})
     broken = {**disabled, "spec": {**disabled["spec"], "disabled": False}}
     with pytest.raises(RuntimeProblem, match="InvalidPredictorSpec"):
-        predictor_deployment(isvc({"modelFormat": {"name": "mlflow"}}), broken)
+        predictor_deployment(isvc({"modelFormat": {"name": "mlflow"}}), broken, owns_replicas=False)
 
 
 def test_predictor_deployment_shape():
     model = {"modelFormat": {"name": "mlflow"}, "protocolVersion": "v2", "storageUri": "file:///m",
              "resources": {"limits": {"memory": "1Gi"}}, "ports": [{"containerPort": 8080, "name": "http1"}]}
-    deploy = predictor_deployment(isvc(model), STORE.find("ClusterServingRuntime", "", "kserve-mlserver"))
+    deploy = predictor_deployment(isvc(model), STORE.find("ClusterServingRuntime", "", "kserve-mlserver"),
+                                  owns_replicas=False)
     assert deploy["metadata"]["name"] == "iris-predictor"
     pod = deploy["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["storage-initializer"]
-    assert pod["initContainers"][0]["args"] == ["file:///m", "models"]
+    assert pod["initContainers"][0]["args"] == ["file:///m", "/mnt/models"]
+    assert pod["volumes"] == [{"name": "kserve-provision-location", "emptyDir": {}}]
     main = pod["containers"][0]
     assert main["name"] == "kserve-container" and main["resources"]["limits"]["memory"] == "1Gi"
     assert main["ports"] == [{"containerPort": 8080, "name": "http1"}]
-    assert "--protocol" in main["args"] and main["args"][main["args"].index("--protocol") + 1] == "v2"
+    # kserve-mlserver is configured by environment: the chart's variables, templated, plus the model's name.
+    env = {e["name"]: e["value"] for e in main["env"]}
+    assert env["MLSERVER_MODEL_IMPLEMENTATION"] == "mlserver_mlflow.MLflowRuntime"
+    assert (env["MLSERVER_MODEL_NAME"], env["MLSERVER_HTTP_PORT"], env["MODELS_DIR"]) == ("iris", "8080", "/mnt/models")
+    assert main["image"] == "docker.io/seldonio/mlserver:1.7.1" and "command" not in main
+    assert main["readinessProbe"]["httpGet"] == {"path": "/v2/models/iris/ready", "port": 8080}
+    assert "replicas" not in deploy["spec"]  # the default class (hpa) leaves replicas to the HPA
     assert deploy["spec"]["selector"]["matchLabels"] == {"app": "isvc.iris-predictor"}
     assert host_of(isvc(model)) == "iris-lab.example.com"
 

@@ -26,7 +26,7 @@ def pod(name: str, namespace: str = "lab", port: int | None = 41001, ports: list
         container["ports"] = ports
     status: dict[str, Any] = {"phase": phase, "conditions": [{"type": "Ready", "status": "True"}]}
     if port:
-        status["lab"] = {"pid": 1, "port": port}
+        status["lab"] = {"ports": {"8080": port}, "containers": {"kserve-container": {"pid": 1}}}
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace,
                          "labels": labels or {**ISVC_LABELS, "app": "isvc.iris-predictor"}},

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lab_helpers.local.controllers.base import Context
-from lab_helpers.local.controllers.monitoring import MonitoringController, PrometheusInstance
+from lab_helpers.local.controllers.monitoring import MonitoringController, PrometheusInstance, rule_verdict
 from lab_helpers.local.store import Store
 
 from test_prom_config import pod, service
@@ -58,7 +58,7 @@ def store(tmp_path) -> Store:
 
 @pytest.fixture()
 def controller(store, tmp_path) -> MonitoringController:
-    return MonitoringController(Context(store, tmp_path, lambda: None), binary="lab-test-no-such-prometheus")
+    return MonitoringController(Context(store, tmp_path), binary="lab-test-no-such-prometheus")
 
 
 def reconcile(controller: MonitoringController, store: Store, obj: dict[str, Any]) -> tuple[dict, list[dict]]:
@@ -144,7 +144,7 @@ def test_an_invalid_rule_is_not_accepted_and_quotes_promtool(controller, store):
     assert (condition["status"], condition["reason"]) == ("False", "InvalidConfiguration")
     assert "unclosed left parenthesis" in condition["message"]
     assert events[-1]["reason"] == "InvalidConfiguration"
-    assert not controller._rule_valid(obj)
+    assert rule_verdict(obj) not in ("", None)
 
 
 @needs_promtool
@@ -153,12 +153,12 @@ def test_a_valid_rule_is_accepted(controller, store):
     obj, events = reconcile(controller, store, prometheus_rule("vector(1) > 0"))
     assert accepted(obj)["status"] == "True"
     assert events[-1]["reason"] == "RulesAccepted"
-    assert controller._rule_valid(obj)
+    assert rule_verdict(obj) == ""
 
 
 def test_a_missing_prometheus_binary_is_reported_on_the_helm_release(controller, store):
     install(store)
-    asyncio.run(controller.sync())
+    asyncio.run(controller.sync_prometheus())
     event, = store.events([("HelmRelease", "monitoring", "kube-prometheus-stack")])
     assert (event["type"], event["reason"]) == ("Warning", "PrometheusFailed")
     assert "apt-get install prometheus" in event["message"]
@@ -166,6 +166,6 @@ def test_a_missing_prometheus_binary_is_reported_on_the_helm_release(controller,
 
 
 def test_without_the_chart_sync_runs_no_prometheus(controller, store):
-    asyncio.run(controller.sync())
+    asyncio.run(controller.sync_prometheus())
     assert not controller.process.running()
     assert controller.port > 0  # reserved up front, so daemon.json can name it

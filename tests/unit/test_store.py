@@ -53,3 +53,28 @@ def test_events_count_repeats_and_everything_persists(tmp_path):
     assert [(e["reason"], e["count"]) for e in events] == [("BackOff", 3), ("Started", 1)]
     assert reopened.get("ConfigMap", "lab", "c")["metadata"]["uid"] == obj["metadata"]["uid"]
     assert int(reopened.apply(cm(data="9"))["metadata"]["resourceVersion"]) > int(obj["metadata"]["resourceVersion"])
+
+
+def test_an_older_store_is_migrated_once_and_a_new_one_starts_current(tmp_path):
+    from lab_helpers.local.migrations import CURRENT, SCHEMA_KEY, migrate
+
+    old = Store(tmp_path / "old.sqlite")
+    old.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "lab"},
+               "spec": {"containers": [{"name": "kserve-container"}]}})
+    old.set_status("Pod", "lab", "p", {"phase": "Running", "lab": {"pid": 42, "port": 41001, "createTime": 1.5}})
+    assert migrate(old) == ["_pod_status_v2"]
+    lab = old.get("Pod", "lab", "p")["status"]["lab"]
+    assert lab == {"ports": {"8080": 41001}, "containers": {"kserve-container": {"pid": 42, "createTime": 1.5}}}
+    assert migrate(old) == [] and old.meta_value(SCHEMA_KEY) == str(CURRENT)
+    fresh = Store(tmp_path / "new.sqlite")
+    assert migrate(fresh) == [] and fresh.meta_value(SCHEMA_KEY) == str(CURRENT)
+
+
+def test_an_apply_that_leaves_replicas_out_keeps_the_scaled_value(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "lab"},
+              "spec": {"template": {}}}
+    assert store.apply(deploy)["spec"]["replicas"] == 1  # defaulted on create
+    store.scale("Deployment", "lab", "d", 4)
+    assert store.apply({**deploy, "spec": {"template": {"x": 1}}})["spec"]["replicas"] == 4
+    assert store.apply({**deploy, "spec": {"template": {}, "replicas": 2}})["spec"]["replicas"] == 2

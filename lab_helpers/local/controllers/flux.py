@@ -5,7 +5,7 @@ import copy
 from typing import Any
 
 from ..catalogue import BUILTIN_RUNTIMES, CHARTS, crd_object
-from .base import Controller, condition, is_true, ns
+from .base import DONE, Controller, Result, condition, is_true, ns
 
 
 def _get(values: dict[str, Any], dotted: str) -> Any:
@@ -29,7 +29,7 @@ def chart_name(release: dict[str, Any], source: dict[str, Any] | None) -> str | 
 class SourceController(Controller):
     kinds = ("HelmRepository", "OCIRepository")
 
-    async def reconcile(self, source: dict[str, Any]) -> None:
+    async def reconcile(self, source: dict[str, Any]) -> Result:
         spec = source["spec"]
         ref = spec.get("ref") or {}
         revision = ref.get("tag") or ref.get("semver") or ref.get("digest") or "latest"
@@ -43,14 +43,17 @@ class SourceController(Controller):
             status["artifact"] = {"revision": revision, "path": where}
         if self.store.set_status(source["kind"], ns(source), source["metadata"]["name"], status) and not prev:
             self.store.record_event(source, "NewArtifact", f"stored artifact for revision '{revision}'")
+        return DONE
 
 
 class HelmReleaseController(Controller):
     """Install when the source is Ready and every `dependsOn` release is Ready, like helm-controller."""
 
     kinds = ("HelmRelease",)
+    # A release waits on its source, its dependsOn releases and the CRDs other charts install.
+    watches = ("HelmRepository", "OCIRepository", "HelmRelease", "CustomResourceDefinition", "ClusterServingRuntime")
 
-    async def reconcile(self, release: dict[str, Any]) -> None:
+    async def reconcile(self, release: dict[str, Any]) -> Result:
         name, namespace = release["metadata"]["name"], ns(release)
         prev_status = release.get("status") or {}
         prev = prev_status.get("conditions")
@@ -64,11 +67,11 @@ class HelmReleaseController(Controller):
                       "conditions": [condition("Ready", False, reason, message, prev)]}
             if self.store.set_status("HelmRelease", namespace, name, status) and status != prev_status:
                 self.store.record_event(release, reason, message, "Warning" if reason == "InstallFailed" else "Normal")
-            return
+            return DONE
         installed_for = prev_status.get("lastAttemptedGeneration")
         if is_true(release) and installed_for == release["metadata"]["generation"]:
             self._install(release, chart)  # level-triggered: recreate anything deleted by hand
-            return
+            return DONE
         self._install(release, chart)
         target_ns = release["spec"].get("targetNamespace") or namespace
         message = (f"Helm install succeeded for release {target_ns}/{release['spec'].get('releaseName', name)}.v1 "
@@ -81,6 +84,7 @@ class HelmReleaseController(Controller):
                                  condition("Released", True, "InstallSucceeded", message, prev)]}
         self.store.set_status("HelmRelease", namespace, name, status)
         self.store.record_event(release, "InstallSucceeded", message)
+        return DONE
 
     def _source(self, release: dict[str, Any]) -> dict[str, Any] | None:
         spec = release["spec"]

@@ -1,29 +1,23 @@
 """KServe's InferenceService controller in Standard mode: runtime selection, Deployment, Service, route, status.
 
-Mirrors upstream's behaviour where a learner can see it (stack-facts §1-3): runtime choice by
-format + version + protocol + priority, the failure reasons of `modelStatus.lastFailureInfo`, and
+Mirrors upstream's behaviour where a learner can see it (kserve pkg/controller/v1beta1/inferenceservice,
+https://github.com/kserve/kserve): runtime choice by format + version + protocol + priority, the failure reasons of `modelStatus.lastFailureInfo`, and
 conditions PredictorReady / IngressReady / Ready with `status.url` from the Host template.
+The children it wants are built by `kserve_children`; children it no longer wants are deleted.
 """
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from ..catalogue import CHARTS, local_server_for
-from ..kubelet import RUNTIME_MARKER
-from .base import Controller, condition, is_true, ns, owned_by
-from .workloads import pod_ready
+from ..catalogue import CHARTS
+from .base import DONE, Controller, Result, TemporaryError, condition, is_true, ns, owned_by
+from .kserve_children import (RuntimeProblem, autoscaler_class, host_of, predictor_deployment, predictor_hpa,
+                              predictor_ingress, predictor_scaledobject, predictor_service)
+from ..pods import pod_ready
 
-INGRESS_DOMAIN = "example.com"
-STORAGE_MODULE = "lab_helpers.runtime.storage"
-
-
-class RuntimeProblem(Exception):
-    """A spec/runtime mismatch: becomes modelStatus InvalidSpec with this reason."""
-
-    def __init__(self, reason: str, message: str):
-        self.reason, self.message = reason, message
-        super().__init__(f"{reason}: {message}")
+__all__ = ["InferenceServiceController", "RuntimeProblem", "host_of", "model_status", "predictor_deployment",
+           "select_runtime"]
+CHILD_KINDS = ("Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "ScaledObject")
 
 
 def controller_installed(store, component: str) -> bool:
@@ -84,89 +78,6 @@ def select_runtime(store, namespace: str, model: dict[str, Any]) -> dict[str, An
     raise RuntimeProblem("NoSupportingRuntime", "No runtime found to support specified framework/version")
 
 
-def _merge_resources(runtime_container: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for part in ("requests", "limits"):
-        values = {**((runtime_container.get("resources") or {}).get(part) or {}),
-                  **((model.get("resources") or {}).get(part) or {})}
-        if values:
-            merged[part] = values
-    return merged
-
-
-def predictor_deployment(isvc: dict[str, Any], runtime: dict[str, Any]) -> dict[str, Any]:
-    """The `<isvc>-predictor` Deployment; its container `command` is what the local kubelet runs."""
-    name, namespace = isvc["metadata"]["name"], ns(isvc)
-    predictor = isvc["spec"]["predictor"]
-    model = predictor["model"]
-    containers = runtime["spec"].get("containers") or []
-    container = next((c for c in containers if c.get("name") == "kserve-container"), None)
-    if container is None:
-        raise RuntimeProblem("InvalidPredictorSpec", f"no container configuration found in selected serving "
-                                                     f"runtime {runtime['metadata']['name']}: a container must be "
-                                                     "named kserve-container")
-    server = local_server_for(container.get("image", ""))
-    if server is None:
-        raise RuntimeProblem("InvalidPredictorSpec", f"the local target has no process for image "
-                                                     f"{container.get('image')!r}")
-    fmt = (model.get("modelFormat") or {}).get("name", "")
-    protocol = "v2" if server == "mlserver" else _protocol(model)
-    app = f"isvc.{name}-predictor"
-    labels = {"app": app, "serving.kserve.io/inferenceservice": name, "component": "predictor",
-              **(predictor.get("labels") or {})}
-    storage_uri = model.get("storageUri")
-    pod_spec: dict[str, Any] = {
-        "containers": [{
-            "name": "kserve-container", "image": container.get("image", ""),
-            "command": [sys.executable, "-m", RUNTIME_MARKER],
-            "args": ["--model-name", name, "--model-dir", "models", "--model-format",
-                     "mlflow" if fmt == "mlflow" else fmt, "--http-port", "$(PORT)", "--protocol", protocol],
-            "env": [*container.get("env", []), *model.get("env", [])],
-            "resources": _merge_resources(container, model),
-            # Declared ports come from the InferenceService (KServe merges them into kserve-container); the
-            # built-in runtimes declare none, which is why a PodMonitor finds nothing to scrape (stack-facts §7).
-            "ports": model.get("ports") or container.get("ports") or [],
-        }],
-    }
-    if storage_uri:
-        pod_spec["initContainers"] = [{"name": "storage-initializer", "image": "kserve/storage-initializer:v0.20.0",
-                                       "command": [sys.executable, "-m", STORAGE_MODULE],
-                                       "args": [storage_uri, "models"]}]
-    annotations = {**(predictor.get("annotations") or {})}
-    if storage_uri:
-        annotations["serving.kserve.io/storage-initializer-sourceuri"] = storage_uri
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": f"{name}-predictor", "namespace": namespace, "labels": labels},
-        "spec": {"replicas": int(predictor.get("minReplicas", 1)),
-                 "selector": {"matchLabels": {"app": app}},
-                 "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec}},
-    }
-
-
-def predictor_service(isvc: dict[str, Any]) -> dict[str, Any]:
-    name = isvc["metadata"]["name"]
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": f"{name}-predictor", "namespace": ns(isvc),
-                         "labels": {"serving.kserve.io/inferenceservice": name, "component": "predictor"}},
-            "spec": {"selector": {"app": f"isvc.{name}-predictor"},
-                     "ports": [{"name": f"{name}-predictor", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
-
-
-def host_of(isvc: dict[str, Any]) -> str:
-    return f"{isvc['metadata']['name']}-{ns(isvc)}.{INGRESS_DOMAIN}"
-
-
-def predictor_ingress(isvc: dict[str, Any]) -> dict[str, Any]:
-    name = isvc["metadata"]["name"]
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": name, "namespace": ns(isvc),
-                         "labels": {"serving.kserve.io/inferenceservice": name}},
-            "spec": {"rules": [{"host": host_of(isvc), "http": {"paths": [{
-                "path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": f"{name}-predictor", "port": {"number": 80}}}}]}}]}}
-
-
 def model_status(pods: list[dict[str, Any]], ready: bool) -> dict[str, Any]:
     """modelStatus from the predictor pods, as KServe's PropagateModelStatus reads them (stack-facts §3.1)."""
     ready_pods = [p for p in pods if pod_ready(p)]
@@ -204,10 +115,13 @@ def _failed(term: dict[str, Any], pod: dict[str, Any], copies: dict[str, Any]) -
 
 class InferenceServiceController(Controller):
     kinds = ("InferenceService",)
+    owns = CHILD_KINDS
+    # Pods feed modelStatus; runtimes and installed charts decide whether (and how) it can be served.
+    watches = ("Pod", "ClusterServingRuntime", "ServingRuntime", "HelmRelease", "CustomResourceDefinition")
 
-    async def reconcile(self, isvc: dict[str, Any]) -> None:
+    async def reconcile(self, isvc: dict[str, Any]) -> Result:
         if not controller_installed(self.store, "kserve-controller-manager"):
-            return  # CRD served but no controller: the object just sits there, as on a cluster
+            return DONE  # CRD served but no controller: the object just sits there, as on a cluster
         namespace = ns(isvc)
         prev = isvc.get("status") or {}
         mode = (isvc["metadata"].get("annotations") or {}).get("serving.kserve.io/deploymentMode", "Standard")
@@ -215,21 +129,30 @@ class InferenceServiceController(Controller):
         if mode != "Standard":
             self.store.record_event(isvc, "ServerlessModeRejected", "It is not possible to use Knative deployment "
                                     "mode when Knative Services are not available", "Warning")
-            return
+            return DONE
         model = isvc["spec"].get("predictor", {}).get("model") or {}
         try:
             runtime = select_runtime(self.store, namespace, model)
-            deployment = predictor_deployment(isvc, runtime)
+            scaler = autoscaler_class(isvc)
+            wanted = [predictor_deployment(isvc, runtime, owns_replicas=scaler == "none"), predictor_service(isvc)]
+            visibility = (isvc["metadata"].get("labels") or {}).get("networking.kserve.io/visibility")
+            exposed = visibility != "cluster-local"
+            if exposed:
+                wanted.append(predictor_ingress(isvc))
+            if scaler == "hpa":
+                wanted.append(predictor_hpa(isvc))
+            elif scaler == "keda":
+                wanted.append(predictor_scaledobject(isvc))
         except RuntimeProblem as problem:
             self._invalid_spec(isvc, prev, problem)
-            return
-        deploy = self.ensure_child(isvc, deployment)
-        self.ensure_child(isvc, predictor_service(isvc))
-        visibility = (isvc["metadata"].get("labels") or {}).get("networking.kserve.io/visibility")
-        if visibility != "cluster-local":
-            self.ensure_child(isvc, predictor_ingress(isvc))
+            return DONE
+        if scaler == "keda" and self.store.find("CustomResourceDefinition", "", "scaledobjects.keda.sh") is None:
+            raise TemporaryError('failed to create ScaledObject: no matches for kind "ScaledObject" in version '
+                                 '"keda.sh/v1alpha1" (install KEDA first: manifests/platform/)')
+        deploy = self.ensure_children(isvc, CHILD_KINDS, wanted)[0]
         pods = [p for p in self.store.list("Pod", namespace) if owned_by(p, deploy)]
-        self._write_status(isvc, prev, deploy, runtime, pods, visibility != "cluster-local")
+        self._write_status(isvc, prev, deploy, runtime, pods, exposed)
+        return DONE
 
     def _write_status(self, isvc, prev, deploy, runtime, pods, exposed: bool) -> None:
         name, namespace = isvc["metadata"]["name"], ns(isvc)

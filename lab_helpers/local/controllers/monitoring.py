@@ -16,7 +16,6 @@ or ignored, and why.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -24,7 +23,7 @@ from ...errors import LabError
 from ...prom.config import ScrapeJob, monitor_jobs, rule_file, rule_files, scrape_config, selector_matches
 from ...prom.process import PrometheusProcess, require_binary
 from ..catalogue import CHARTS
-from .base import Context, Controller, condition, is_true, ns
+from .base import DONE, Context, Controller, Loop, Result, condition, is_true, ns
 
 CHART = "kube-prometheus-stack"
 SCRAPE_INTERVAL = "2s"         # global scrape and rule evaluation interval: a notebook sees data in seconds
@@ -104,6 +103,7 @@ class MonitoringController(Controller):
     """ServiceMonitor/PodMonitor/PrometheusRule -> status and events (`reconcile`), the Prometheus process (`sync`)."""
 
     kinds = ("ServiceMonitor", "PodMonitor", "PrometheusRule")
+    watches = ("HelmRelease", "Service", "Pod")  # the selecting Prometheus, and what a monitor finds
 
     def __init__(self, ctx: Context, gateway_port: Callable[[], int | None] = lambda: None, binary: str = "prometheus",
                  promtool: str = "promtool"):
@@ -111,9 +111,6 @@ class MonitoringController(Controller):
         self.process = PrometheusProcess(ctx.home / "prometheus", binary)
         self.gateway_port = gateway_port
         self.promtool = promtool
-        self._reported: dict[str, tuple[str, str]] = {}        # uid -> last (reason, message) recorded
-        self._rule_checks: dict[str, tuple[int, str]] = {}     # uid -> (generation checked, problem or "")
-        self._retry_at = 0.0
 
     @property
     def port(self) -> int:
@@ -121,10 +118,10 @@ class MonitoringController(Controller):
         return self.process.port
 
     # --- per object: status and events -----------------------------------------------------------
-    async def reconcile(self, obj: dict[str, Any]) -> None:
+    async def reconcile(self, obj: dict[str, Any]) -> Result:
         release = installed_release(self.store)
         if release is None:
-            return  # CRDs served but no operator: the object just sits there, as on a cluster
+            return DONE  # CRDs served but no operator: the object just sits there, as on a cluster
         instance = PrometheusInstance.of_release(release)
         kind = obj["kind"]
         if not instance.selects(obj):
@@ -132,7 +129,7 @@ class MonitoringController(Controller):
             self._report(obj, "NotSelected", f"Prometheus {instance.ref} ignores this {kind}: it selects {kind}s "
                                              f"labelled {instance.describe(kind)} (kube-prometheus-stack selects its "
                                              f"Helm release's label by default); see {RUNBOOK}", "Warning")
-            return
+            return DONE
         if kind == "PrometheusRule":
             problem = await self._check_rule(obj)
             self._set_status(obj, instance, problem)
@@ -140,7 +137,7 @@ class MonitoringController(Controller):
             self._report(obj, *(("InvalidConfiguration", f"rules not loaded: {problem}", "Warning") if problem else
                                 ("RulesAccepted", f"{groups} rule group(s) passed promtool; Prometheus "
                                  f"{instance.ref} evaluates them every {SCRAPE_INTERVAL}", "Normal")))
-            return
+            return DONE
         jobs = monitor_jobs(obj, self.store.list("Service"), self.store.list("Pod"), SCRAPE_INTERVAL, SCRAPE_INTERVAL)
         problem = next((job.invalid for job in jobs if job.invalid), "")
         self._set_status(obj, instance, problem)
@@ -148,6 +145,7 @@ class MonitoringController(Controller):
             self._report(obj, "InvalidConfiguration", f"not scraped: {problem}", "Warning")
         else:
             self._report(obj, *_targets_summary(obj, jobs))
+        return DONE
 
     def _set_status(self, obj: dict[str, Any], instance: PrometheusInstance | None, problem: str) -> None:
         """The operator's status: a binding to the Prometheus that selects the object, Accepted or not."""
@@ -164,18 +162,17 @@ class MonitoringController(Controller):
         self.store.set_status(obj["kind"], ns(obj), obj["metadata"]["name"], status)
 
     def _report(self, obj: dict[str, Any], reason: str, message: str, type_: str) -> None:
-        """Record an event when what the object is told changes (not on every pass)."""
-        uid = obj["metadata"]["uid"]
-        if self._reported.get(uid) != (reason, message):
-            self._reported[uid] = (reason, message)
+        """Record an event when what the object is told changes: compared with its last event, not a memo."""
+        last = self.store.last_event(obj)
+        if last is None or (last["reason"], last["message"]) != (reason, message):
             self.store.record_event(obj, reason, message, type_)
 
     async def _check_rule(self, rule: dict[str, Any]) -> str:
         """`promtool check rules` on the rule file (once per generation); "" when valid, else promtool's complaint."""
-        uid, generation = rule["metadata"]["uid"], rule["metadata"].get("generation", 1)
-        checked = self._rule_checks.get(uid)
-        if checked and checked[0] == generation:
-            return checked[1]
+        checked = rule_verdict(rule)
+        if checked is not None:
+            return checked
+        uid = rule["metadata"]["uid"]
         path = self.process.dir / "checks" / f"{uid}.yaml"
         path.parent.mkdir(exist_ok=True)
         path.write_text(rule_file(rule))
@@ -188,24 +185,20 @@ class MonitoringController(Controller):
             lines = [line.strip() for line in output.splitlines() if line.strip()]
             failed = lines[lines.index("FAILED:") + 1:] if "FAILED:" in lines else lines
             problem = " ".join(failed).replace(f"{path}: ", "").replace(str(path), "the rule file")
-        self._rule_checks[uid] = (generation, problem)
         return problem
 
-    # --- once per pass: the Prometheus process ----------------------------------------------------
-    async def sync(self) -> None:
+    # --- the whole configuration: the Prometheus process --------------------------------------------
+    async def sync_prometheus(self) -> Result:
         """Keep Prometheus running with the configuration of the selected monitors and valid rules."""
         release = installed_release(self.store)
         if release is None:
             if self.process.running():
                 await self.process.stop()  # the chart was uninstalled
-            return
-        if time.monotonic() < self._retry_at:
-            return
+            return DONE
         instance = PrometheusInstance.of_release(release)
         objects = [o for kind in self.kinds for o in self.store.list(kind)]
-        self._forget_deleted({o["metadata"]["uid"] for o in objects})
         monitors = [o for o in objects if o["kind"] != "PrometheusRule" and instance.selects(o)]
-        rules = [o for o in objects if o["kind"] == "PrometheusRule" and instance.selects(o) and self._rule_valid(o)]
+        rules = [o for o in objects if o["kind"] == "PrometheusRule" and instance.selects(o) and rule_verdict(o) == ""]
         port = self.gateway_port()
         config = scrape_config(monitors, self.store.list("Service"), self.store.list("Pod"),
                                [gateway_job(port)] if port else [], scrape_interval=SCRAPE_INTERVAL,
@@ -213,9 +206,8 @@ class MonitoringController(Controller):
         try:
             outcome = await self.process.apply(config, rule_files(rules))
         except LabError as exc:
-            self._retry_at = time.monotonic() + RETRY_SECONDS
             self.store.record_event(release, "PrometheusFailed", f"Prometheus {instance.ref}: {exc}", "Warning")
-            return
+            return Result(RETRY_SECONDS)
         if outcome == "started":
             self.store.record_event(release, "PrometheusStarted", f"Prometheus {instance.ref} serving at "
                                                                   f"{self.process.url} (pid {self.process.pid})")
@@ -224,18 +216,34 @@ class MonitoringController(Controller):
                                     f"{instance.ref} (pid {self.process.pid}) still serving at {self.process.url}, "
                                     "adopted with its data")
 
-    def _forget_deleted(self, live: set[str]) -> None:
-        for memo in (self._reported, self._rule_checks):
-            for uid in memo.keys() - live:
-                del memo[uid]
-
-    def _rule_valid(self, rule: dict[str, Any]) -> bool:
-        checked = self._rule_checks.get(rule["metadata"]["uid"])
-        return checked is not None and checked[0] == rule["metadata"].get("generation", 1) and not checked[1]
+        return DONE
 
     async def shutdown(self) -> None:
         """Stop Prometheus (the daemon's `down` path; a killed daemon leaves it running to be adopted)."""
         await self.process.stop()
+
+
+def rule_verdict(rule: dict[str, Any]) -> str | None:
+    """The promtool verdict recorded in the rule's status for its current generation: "" valid, the problem
+    otherwise, None when this generation was not checked yet. Status, not a memo, so a restart keeps it."""
+    for binding in (rule.get("status") or {}).get("bindings") or []:
+        for cond in binding.get("conditions") or []:
+            if cond.get("type") == "Accepted" and cond.get("observedGeneration") == rule["metadata"].get("generation", 1):
+                return "" if cond.get("status") == "True" else cond.get("message", "")
+    return None
+
+
+class PrometheusConfigLoop(Loop):
+    """Regenerates Prometheus' configuration when monitors, rules or what they select change."""
+
+    name = "prometheus-config"
+    watches = ("HelmRelease", "ServiceMonitor", "PodMonitor", "PrometheusRule", "Service", "Pod")
+
+    def __init__(self, monitoring: MonitoringController):
+        self.monitoring = monitoring
+
+    async def sync(self) -> Result:
+        return await self.monitoring.sync_prometheus()
 
 
 def _targets_summary(monitor: dict[str, Any], jobs: list[ScrapeJob]) -> tuple[str, str, str]:

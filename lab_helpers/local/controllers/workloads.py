@@ -4,23 +4,20 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from ..pods import pod_ready
 from ..store import labels_match
-from .base import Controller, condition, ns, owned_by, spec_hash
+from .base import DONE, Controller, Loop, Result, condition, ns, owned_by, spec_hash
 
 TEMPLATE_HASH = "pod-template-hash"
-
-
-def pod_ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 class DeploymentController(Controller):
     """Keeps `spec.replicas` pods of the current template; rolls a new template out before removing the old."""
 
     kinds = ("Deployment",)
+    owns = ("Pod",)
 
-    async def reconcile(self, deploy: dict[str, Any]) -> None:
+    async def reconcile(self, deploy: dict[str, Any]) -> Result:
         spec = deploy["spec"]
         desired = int(spec.get("replicas", 1))
         template = spec["template"]
@@ -58,6 +55,7 @@ class DeploymentController(Controller):
             ],
         }
         self.store.set_status("Deployment", ns(deploy), deploy["metadata"]["name"], status)
+        return DONE
 
     def _create_pod(self, deploy: dict[str, Any], template: dict[str, Any], template_hash: str) -> None:
         meta = template.get("metadata") or {}
@@ -82,11 +80,20 @@ def endpoints(store, service: dict[str, Any]) -> list[tuple[dict[str, Any], bool
     return [(p, pod_ready(p)) for p in store.list("Pod", ns(service)) if labels_match(p, selector)]
 
 
-class GarbageCollector:
+class GarbageCollector(Loop):
     """Deletes objects whose owner is gone, as the Kubernetes garbage collector does (background cascade)."""
+
+    name = "garbage-collector"
 
     def __init__(self, store):
         self.store = store
+
+    def wants(self, kind: str, deleted: bool) -> bool:
+        return deleted  # only a deletion can orphan something
+
+    async def sync(self) -> Result:
+        self.collect()
+        return DONE
 
     def collect(self) -> int:
         uids = self.store.all_uids()
