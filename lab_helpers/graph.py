@@ -40,6 +40,7 @@ def describe_graph(graph: list[tuple[int, dict[str, Any]]]) -> str:
     for depth, obj in graph:
         status = obj.get("status") or {}
         conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
-        state = conditions.get("Ready") or conditions.get("Available") or ("-" if not conditions else "?")
+        state = (conditions.get("Ready") or conditions.get("Available") or conditions.get("AbleToScale")
+                 or ("-" if not conditions else "?"))
         lines.append(f"{'  ' * depth}{obj['kind']}/{obj['metadata']['name']}  ready={state}")
     return "\n".join(lines)

@@ -15,8 +15,6 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ import httpx
 import psutil
 
 from .errors import LabError
+from .processes import free_port, group_members, stop_group
 from .paths import lab_home
 from .progress import Dots
 
@@ -132,7 +131,7 @@ def _start(state: Path, timeout: float) -> str:
     artifacts.mkdir(exist_ok=True)
     backend_store_uri = f"sqlite:///{state / 'mlflow.db'}"
     for _ in range(PORT_ATTEMPTS):
-        port = _free_port()
+        port = free_port(HOST)
         log_offset = _log_path(state).stat().st_size if _log_path(state).exists() else 0
         with open(_log_path(state), "ab") as log:
             process = subprocess.Popen(
@@ -182,12 +181,6 @@ def _server_env() -> dict[str, str]:
     return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 def _wait_until_healthy(process: subprocess.Popen, uri: str, timeout: float) -> str:
     """Return "healthy", "exited" or "timeout"; show the wait (a cold start takes a while)."""
     started = time.monotonic()
@@ -234,33 +227,14 @@ def _is_live_server(record: ServerRecord) -> bool:
 
 
 def _stop_group(record: ServerRecord) -> bool:
-    """SIGTERM the server's process group (CLI + uvicorn worker), SIGKILL what outlives the grace."""
-    members = _group_members(record)
-    if not members:
-        return False
-    for member in members:
-        with contextlib.suppress(psutil.Error):
-            member.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(members, timeout=STOP_GRACE_SECONDS)
-    for member in alive:
-        with contextlib.suppress(psutil.Error):
-            member.kill()
-    psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
-    return True
+    """SIGTERM the server's process group (CLI + uvicorn worker), SIGKILL what outlives the grace.
 
-
-def _group_members(record: ServerRecord) -> list[psutil.Process]:
-    """Live processes of the group the recorded server led, if one of them is that server.
-
-    The worker is matched too, so a worker orphaned by a killed CLI is still stopped; a
-    record whose pid now names something else (or its group) yields nothing to stop.
+    The worker is matched too, so a worker orphaned by a killed CLI is still stopped; a record whose
+    pid now names something else (or its group) yields nothing to stop.
     """
-    members = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == record.pid:
-                members.append(process)
-    return members if any(_is_server_process(m.info["cmdline"] or [], record) for m in members) else []
+    if not group_members(record.pid, lambda argv: _is_server_process(argv, record)):
+        return False
+    return stop_group(record.pid, STOP_GRACE_SECONDS)
 
 
 def _is_server_process(cmdline: list[str], record: ServerRecord) -> bool:

@@ -99,8 +99,10 @@ KINDS: dict[str, ResourceType] = _table(
     ("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
     ("CustomResourceDefinition", "apiextensions.k8s.io", "v1", "customresourcedefinitions", False),
     # Gateway API (KServe Standard-mode canary, Flagger gatewayapi provider)
+    ("GatewayClass", "gateway.networking.k8s.io", "v1", "gatewayclasses", False),
     ("Gateway", "gateway.networking.k8s.io", "v1", "gateways", True),
     ("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes", True),
+    ("ReferenceGrant", "gateway.networking.k8s.io", "v1beta1", "referencegrants", True),
     # KServe
     ("InferenceService", "serving.kserve.io", "v1beta1", "inferenceservices", True),
     ("ServingRuntime", "serving.kserve.io", "v1alpha1", "servingruntimes", True),

@@ -6,16 +6,17 @@ differs from the one of the code on disk.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
 
-@functools.cache
 def code_version() -> str:
-    """12 hex digits over every ``lab_helpers/**/*.py`` (path and content), stable across machines."""
+    """12 hex digits over every ``lab_helpers/**/*.py`` (path and content), stable across machines.
+
+    Read from disk on every call (a few ms): a long-lived kernel must compare what is on disk now.
+    """
     digest = hashlib.sha256()
     for path in sorted(PACKAGE.rglob("*.py")):
         digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0")

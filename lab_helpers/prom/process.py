@@ -14,8 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ import psutil
 import yaml
 
 from ..errors import LabError
+from ..processes import ProcessRecord, free_port, port_free, recorded_process, stop_group, stop_group_async
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
@@ -42,21 +41,6 @@ def require_binary(name: str) -> str:
     if path is None:
         raise LabError(f"the `{name}` binary is not on PATH: {INSTALL_HINT}")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    return True
 
 
 def config_path(directory: Path) -> Path:
@@ -84,16 +68,10 @@ def _forget_process(directory: Path) -> None:
         record_path(directory).unlink(missing_ok=True)
 
 
-def recorded_process(directory: Path) -> psutil.Process | None:
+def running_prometheus(directory: Path) -> psutil.Process | None:
     """The recorded Prometheus if it still runs with this directory's config (not a reused pid)."""
-    record = _read_record(directory)
-    try:
-        proc = psutil.Process(record["pid"])
-        if proc.create_time() != record.get("createTime") or proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return proc if f"--config.file={config_path(directory)}" in proc.cmdline() else None
-    except (KeyError, TypeError, psutil.Error):
-        return None
+    marker = f"--config.file={config_path(directory)}"
+    return recorded_process(ProcessRecord.from_json(_read_record(directory)), lambda argv: marker in argv)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -113,12 +91,12 @@ class PrometheusProcess:
         self.config_path = config_path(directory)
         self.log_path = self.dir / "prometheus.log"
         self._child: subprocess.Popen | None = None
-        self._proc = recorded_process(directory)
+        self._proc = running_prometheus(directory)
         # An adopted server may run a configuration older than the files: reload once. A rejected reload
         # leaves the files ahead of the server too, so the next apply tries again.
         self._adopted = self._files_ahead = self._proc is not None
         saved = _read_record(directory).get("port")
-        self.port: int = saved if saved and (self._proc is not None or _port_free(saved)) else _free_port()
+        self.port: int = saved if saved and (self._proc is not None or port_free(saved, HOST)) else free_port(HOST)
         if self._proc is None:  # remember the port now, so a restarted control plane serves on the same URL
             _write_atomically(record_path(directory), json.dumps({"port": self.port}))
 
@@ -174,8 +152,8 @@ class PrometheusProcess:
                                            cwd=self.dir, start_new_session=True)
         self._proc = psutil.Process(self._child.pid)
         self._adopted = self._files_ahead = False
-        _write_atomically(record_path(self.dir), json.dumps(
-            {"pid": self._child.pid, "createTime": self._proc.create_time(), "port": self.port}))
+        _write_atomically(record_path(self.dir), json.dumps({**ProcessRecord.of(self._proc).to_json(),
+                                                             "port": self.port}))
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=1.0) as client:
             while time.monotonic() < deadline:
@@ -221,7 +199,7 @@ class PrometheusProcess:
         proc, child = self._proc, self._child
         self._proc = self._child = None
         if proc is not None:
-            await asyncio.to_thread(terminate, proc)
+            await stop_group_async(proc, STOP_GRACE_S)
         if child is not None:
             child.wait()
         _forget_process(self.dir)
@@ -233,20 +211,10 @@ class PrometheusProcess:
         return "last lines of its log:\n" + "\n".join(lines[-LOG_TAIL_LINES:]) if lines else "its log is empty"
 
 
-def terminate(proc: psutil.Process) -> None:
-    """Stop a Prometheus process and its session: SIGTERM, grace period, SIGKILL."""
-    with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs([proc], timeout=STOP_GRACE_S)
-        if alive:
-            os.killpg(proc.pid, signal.SIGKILL)
-            psutil.wait_procs(alive, timeout=STOP_GRACE_S)
-
-
 def stop_prometheus(directory: Path) -> bool:
     """Stop the Prometheus recorded in `directory` if it is still ours (for `down` after a crashed daemon)."""
-    proc = recorded_process(directory)
+    proc = running_prometheus(directory)
     if proc is not None:
-        terminate(proc)
+        stop_group(proc, STOP_GRACE_S)
     _forget_process(directory)
     return proc is not None

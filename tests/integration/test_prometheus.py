@@ -173,7 +173,7 @@ def test_the_local_operator_scrapes_a_service_monitor_and_the_gateway(tmp_path, 
     controller = MonitoringController(Context(store, tmp_path), gateway_port=lambda: gateway_port)
     try:
         asyncio.run(controller.reconcile(store.get("ServiceMonitor", "lab", "iris-predictor")))
-        asyncio.run(controller.sync())
+        asyncio.run(controller.sync_prometheus())
         events = store.events([("HelmRelease", "monitoring", "kube-prometheus-stack")])
         assert events[-1]["reason"] == "PrometheusStarted" and controller.process.url in events[-1]["message"]
         with PromClient(controller.process.url) as prom:
