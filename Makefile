@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: lab test unit nbtest refresh jupyter bench setup system-deps clean down
+.PHONY: lab test unit nbtest refresh jupyter bench setup system-deps clean down schemas
 
 setup: system-deps $(STAMP)
 
@@ -48,6 +48,10 @@ bench: setup
 jupyter: setup
 	$(PY) -m pip install --quiet -e '.[test,jupyter]'
 	$(PY) -m jupyter lab notebooks/
+
+# Maintainers: re-make lab_helpers/schemas/crds from upstream CRD files (CRDS=folder; default: the reference folder).
+schemas: $(STAMP)
+	$(PY) -m lab_helpers.schemas.generate $(if $(CRDS),--crds $(CRDS))
 
 down:
 	$(PY) -m lab_helpers down

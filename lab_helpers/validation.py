@@ -1,22 +1,19 @@
 """Check every document against its schema before anything is applied.
 
-Where a kind's schema comes from:
+Where a kind's schema comes from (all of it shipped with the package, see `lab_helpers.schemas`):
 
-- Kinds defined by the CRD files in ``shared_dir()/crds`` (KServe, Flux, KEDA, Flagger,
-  Prometheus Operator, Cilium): the ``openAPIV3Schema`` of the served version named by the
-  document's apiVersion. Another kind in one of those API groups, or a version not served, is an
-  error. The files are read on first use and kept for the life of the process.
-- Core kinds (Namespace, Secret, Deployment, Job, NetworkPolicy, ...): `builtin_schemas`.
+- Kubernetes' own kinds (Namespace, Secret, Deployment, Job, NetworkPolicy, ...): the strict
+  schemas of the kubernetes-validate package for Kubernetes `builtin.K8S_VERSION`, with the
+  API server's coded rules learners run into (`schemas.builtin`).
+- Kinds of the upstream CRDs the lab uses (KServe, Flux, KEDA, Flagger, Prometheus Operator,
+  Cilium, Gateway API): the structural schema of the served version named by the document's
+  apiVersion (`schemas.packaged`), translated by `schemas.dialect`. Another kind in one of those
+  API groups, or a version not served, is an error.
 - Anything else: the structural check every Kubernetes object passes (apiVersion, kind,
-  metadata.name, spec a mapping). So, when ``shared_dir()`` is absent (a clone without the
-  reference data), CRD kinds get only this structural check.
+  metadata.name, spec a mapping).
 
-Every object's ``metadata`` is checked as ObjectMeta, with the kind's name rule (a DNS-1123
-name; DNS-1035 for Service and InferenceService). CRD schemas are in Kubernetes' OpenAPI
-dialect and are translated to JSON Schema draft 4: ``x-kubernetes-int-or-string`` becomes
-integer-or-string, ``nullable`` allows null, and an object with listed properties rejects
-unknown fields unless it carries ``x-kubernetes-preserve-unknown-fields`` (what
-``kubectl apply`` does with strict field validation). Not checked: CEL rules
+Every object's ``metadata`` is checked as ObjectMeta with the kind's name rule (`schemas.names`:
+a DNS-1123 name; DNS-1035 for Service and InferenceService). Not checked: CEL rules
 (``x-kubernetes-validations``), list-map key uniqueness, string formats, admission webhooks.
 """
 from __future__ import annotations
@@ -24,49 +21,30 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from lab_helpers import builtin_schemas, paths
-from lab_helpers.builtin_schemas import CORE_SCHEMAS, STRUCTURAL_ONLY, Schema
 from lab_helpers.errors import ManifestError
 from lab_helpers.manifests import Document, format_field_path
+from lab_helpers.schemas import Schema, builtin, dialect, names, packaged
 
 if TYPE_CHECKING:
-    from jsonschema import Draft4Validator
+    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
 _lock = threading.RLock()
 
-# JSON Schema keywords that mean the same in Kubernetes' OpenAPI dialect and draft 4.
-_SAME_KEYWORDS = frozenset({
-    "type", "enum", "pattern", "required", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems", "maxItems",
-    "uniqueItems", "minProperties", "maxProperties",
-})
-_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number",
-               "boolean": "true or false", "object": "a mapping of fields", "array": "a list",
-               "null": "null"}
+# In the order a message names them.
+_TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+               "object": "a mapping of fields", "array": "a list", "null": "null"}
 _PATTERN_WORDS = {
-    **{rule.pattern: rule.description for rule in (builtin_schemas.DNS1123_SUBDOMAIN,
-                                                   builtin_schemas.DNS1123_LABEL,
-                                                   builtin_schemas.DNS1035_LABEL)},
-    builtin_schemas.QUANTITY_PATTERN: "a quantity such as 2, 500m, 512Mi or 1Gi",
-    builtin_schemas.LABEL_VALUE_PATTERN: "a label value: letters, digits, '-', '_' and '.', "
-                                         "starting and ending with a letter or digit",
+    **{rule.pattern: rule.description for rule in (names.DNS1123_SUBDOMAIN, names.DNS1123_LABEL,
+                                                   names.DNS1035_LABEL)},
+    builtin.QUANTITY_PATTERN: "a quantity such as 2, 500m, 512Mi or 1Gi",
+    names.LABEL_VALUE_PATTERN: "a label value: letters, digits, '-', '_' and '.', "
+                               "starting and ending with a letter or digit",
 }
-
-
-@dataclass(frozen=True)
-class _CrdSchemas:
-    by_kind: dict[tuple[str, str], dict[str, Schema]]
-    """(API group, kind) -> {served version: openAPIV3Schema}"""
-    groups: frozenset[str]
-    """API groups the CRDs define: any other kind in them is an error, not a structural check."""
 
 
 def validate_documents(docs: Iterable[Document]) -> None:
@@ -105,17 +83,17 @@ def validate(obj: Any, origin: str) -> None:
         raise ManifestError(origin, format_field_path(path), expected)
 
 
-def _validator(api_version: str, kind: str, origin: str) -> Draft4Validator:
+def _validator(api_version: str, kind: str, origin: str) -> Draft202012Validator:
     group, _, version = api_version.rpartition("/")
-    crd_dir = _crd_dir()
-    crds = _crd_schemas(crd_dir)
-    versions = CORE_SCHEMAS.get((group, kind)) or crds.by_kind.get((group, kind))
+    crd_dir = packaged.DIRECTORY
+    versions = _served(crd_dir, group, kind)
     if versions is None:
+        crds = _crds(crd_dir)
         if group in crds.groups:
             known = sorted(k for g, k in crds.by_kind if g == group)
             raise ManifestError(origin, "kind", f"no schema for kind {kind} in apiVersion {api_version} "
                                 f"(kinds of {group}: {', '.join(known)})")
-        return _compiled(None, group, kind, None)
+        return _compiled(crd_dir, group, kind, None)
     if version not in versions:
         served = ", ".join(f"{group}/{v}" if group else v for v in versions)
         raise ManifestError(origin, "apiVersion", f"{api_version} is not served for {kind}; "
@@ -123,89 +101,38 @@ def _validator(api_version: str, kind: str, origin: str) -> Draft4Validator:
     return _compiled(crd_dir, group, kind, version)
 
 
-def _crd_dir() -> Path | None:
-    shared = paths.shared_dir()
-    return shared / "crds" if shared is not None and (shared / "crds").is_dir() else None
-
-
-def _crd_schemas(crd_dir: Path | None) -> _CrdSchemas:
+def _crds(crd_dir: Path) -> packaged.CrdSchemas:
     with _lock:
-        return _read_crds(crd_dir)
+        return packaged.load(crd_dir)
+
+
+def _served(crd_dir: Path, group: str, kind: str) -> dict[str, Any] | None:
+    """Served version -> its schema source, built-in kinds first; None for a kind without a schema."""
+    crd = _crds(crd_dir).by_kind.get((group, kind))
+    with _lock:
+        return builtin.versions(group, kind) or (crd.versions if crd else None)
 
 
 @functools.cache
-def _read_crds(crd_dir: Path | None) -> _CrdSchemas:
-    """Served versions' schemas of every CRD in `crd_dir` (multi-document files included)."""
-    by_kind: dict[tuple[str, str], dict[str, Schema]] = {}
-    if crd_dir is None:
-        return _CrdSchemas(by_kind, frozenset())
-    loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
-    for file in sorted(p for p in crd_dir.iterdir() if p.suffix in (".yaml", ".yml")):
-        for crd in yaml.load_all(file.read_text(encoding="utf-8"), Loader=loader):
-            if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = crd["spec"]
-            by_kind[(spec["group"], spec["names"]["kind"])] = {
-                version["name"]: version["schema"]["openAPIV3Schema"]
-                for version in spec["versions"] if version.get("served")}
-    return _CrdSchemas(by_kind, frozenset(group for group, _ in by_kind))
-
-
-@functools.cache
-def _compiled(crd_dir: Path | None, group: str, kind: str, version: str | None) -> Draft4Validator:
+def _compiled(crd_dir: Path, group: str, kind: str, version: str | None) -> Draft202012Validator:
     """Validator for one kind and version; `version` None means the structural check only."""
     # Imported on first use, not with this module: importing jsonschema takes about a second
     # (its optional format checkers build parsers), which processes that never validate skip.
-    from jsonschema import Draft4Validator
+    from jsonschema import Draft202012Validator
 
     with _lock:
-        if version is None:
-            source = STRUCTURAL_ONLY
-        elif (group, kind) in CORE_SCHEMAS:
-            source = CORE_SCHEMAS[(group, kind)][version]
+        source = None if version is None else _served(crd_dir, group, kind)[version]
+        if source is None:  # every Kubernetes object has this shape
+            schema: Schema = {"type": "object", "properties": {"spec": {"type": "object"}}}
+        elif isinstance(source, str):  # a built-in kind: a $ref into the release's definitions
+            schema = {"$ref": source}
         else:
-            source = _read_crds(crd_dir).by_kind[(group, kind)][version]
-        schema = _to_json_schema(source)
+            schema = dialect.to_json_schema(source)
         schema.setdefault("properties", {}).update(
-            apiVersion={"type": "string"}, kind={"type": "string"},
-            metadata=_to_json_schema(builtin_schemas.object_meta(builtin_schemas.name_rule(kind))))
+            apiVersion={"type": "string"}, kind={"type": "string"}, metadata=names.metadata(kind))
         top = ["apiVersion", "kind", "metadata"]
         schema["required"] = top + [field for field in schema.get("required", []) if field not in top]
-        return Draft4Validator(schema)
-
-
-def _to_json_schema(node: Schema, strict: bool = True) -> Schema:
-    """Translate one Kubernetes OpenAPI schema node (and its children) to JSON Schema draft 4.
-
-    `strict` is off inside anyOf/allOf/oneOf/not: Kubernetes lets those repeat a subset of the
-    fields as extra constraints, so they must not reject the fields they do not repeat.
-    """
-    out: Schema = {key: value for key, value in node.items() if key in _SAME_KEYWORDS}
-    if "properties" in node:
-        out["properties"] = {name: _to_json_schema(child, strict) for name, child in node["properties"].items()}
-    if "items" in node:
-        out["items"] = _to_json_schema(node["items"], strict)
-    additional = node.get("additionalProperties")
-    if isinstance(additional, dict):
-        out["additionalProperties"] = _to_json_schema(additional, strict)
-    elif additional is not None:
-        out["additionalProperties"] = additional
-    for junctor in ("anyOf", "allOf", "oneOf"):
-        if junctor in node:
-            out[junctor] = [_to_json_schema(child, strict=False) for child in node[junctor]]
-    if "not" in node:
-        out["not"] = _to_json_schema(node["not"], strict=False)
-    if node.get("x-kubernetes-int-or-string") and "anyOf" not in node:
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if node.get("nullable"):
-        if "type" in out:
-            out["type"] = [out["type"], "null"]
-        if "enum" in out:
-            out["enum"] = [*out["enum"], None]
-    if (strict and "properties" in node and additional is None
-            and not node.get("x-kubernetes-preserve-unknown-fields")):
-        out["additionalProperties"] = False
-    return out
+        return Draft202012Validator(schema, registry=builtin.registry())
 
 
 def _explain(error: ValidationError) -> tuple[list[str | int], str]:
@@ -221,19 +148,15 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str]:
         guess = get_close_matches(str(unknown), known, n=1)
         hint = f"did you mean {guess[0]!r}?" if guess else f"fields allowed here: {', '.join(known)}"
         return [*path, unknown], f"unknown field ({hint})"
-    if kind in ("anyOf", "oneOf") and _only_types(expected):
-        types = [branch["type"] for branch in expected]
-        return path, f"expected {' or '.join(_TYPE_WORDS[t] for t in types)}, got {_shown(instance)}"
+    if kind in ("anyOf", "oneOf") and (types := _only_types(expected)):
+        return path, f"expected {_type_words(types)}, got {_shown(instance)}"
     if kind == "type":
         parent = error.parent
-        alternatives = parent is not None and parent.validator in ("anyOf", "oneOf") \
-            and _only_types(parent.validator_value)
-        types = ([branch["type"] for branch in parent.validator_value] if alternatives
-                 else [expected] if isinstance(expected, str) else expected)
-        words = " or ".join(_TYPE_WORDS[t] for t in types)
+        types = (parent is not None and parent.validator in ("anyOf", "oneOf") and _only_types(parent.validator_value)
+                 or ([expected] if isinstance(expected, str) else expected))
         quote = (f' (quote it in YAML: "{_yaml_scalar(instance)}")'
                  if "string" in types and isinstance(instance, (bool, int, float)) else "")
-        return path, f"expected {words}, got {_shown(instance)}{quote}"
+        return path, f"expected {_type_words(types)}, got {_shown(instance)}{quote}"
     if kind == "enum":
         return path, f"expected one of {', '.join(repr(v) for v in expected)}, got {_shown(instance)}"
     if kind == "pattern":
@@ -250,9 +173,21 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str]:
     return path, error.message
 
 
-def _only_types(branches: list[Schema]) -> bool:
-    """True for ``anyOf: [{type: integer}, {type: string}]``: report both types, not one branch."""
-    return all(set(branch) == {"type"} and isinstance(branch["type"], str) for branch in branches)
+def _only_types(branches: list[Schema]) -> list[str]:
+    """The types of ``anyOf: [{type: integer}, {type: string}]``, to report them all, not one branch.
+
+    Empty when a branch says more than its type.
+    """
+    if not all(set(branch) == {"type"} for branch in branches):
+        return []
+    return [t for branch in branches for t in ([branch["type"]] if isinstance(branch["type"], str) else branch["type"])]
+
+
+def _type_words(types: list[str]) -> str:
+    """``an integer or a string``; null is named only alone: Kubernetes' own schemas let nearly
+    every field be null, and "or null" would only distract from the type wanted."""
+    wanted = set(types) - {"null"} or {"null"}
+    return " or ".join(words for t, words in _TYPE_WORDS.items() if t in wanted)
 
 
 def _shown(value: Any) -> str:

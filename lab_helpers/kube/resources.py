@@ -3,7 +3,8 @@
 A fixed table instead of API discovery: the manifests are written against these exact API
 versions, a missing CRD shows up as a clear 404 on first use (and in the doctor) instead of a
 discovery failure, and no discovery round-trips or cache files are needed.
-Versions are the served/storage versions of the upstream CRDs in ``shared/crds/``.
+Versions of custom kinds are the storage versions of the upstream CRDs, whose schemas are packaged
+in ``lab_helpers/schemas/crds`` (a unit test keeps the two in step).
 """
 from __future__ import annotations
 

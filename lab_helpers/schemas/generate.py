@@ -81,7 +81,7 @@ def write(records: dict[str, Schema], out_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     shared = paths.shared_dir()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lab_helpers.schemas.generate", description=__doc__.splitlines()[0])
     parser.add_argument("--crds", type=Path, default=shared / "crds" if shared else None,
                         help="folder of upstream CRD YAML files (default: crds/ of the reference folder)")
     parser.add_argument("--out", type=Path, default=DIRECTORY, help=f"where to write (default: {DIRECTORY})")

@@ -17,7 +17,7 @@ from lab_helpers.errors import ManifestError, NotReady
 from lab_helpers.inference import curl_command, infer_path
 from lab_helpers.local.control import running
 from lab_helpers.local.version import code_version
-from lab_helpers.paths import manifests_dir, shared_dir
+from lab_helpers.paths import manifests_dir
 from tests.conftest import v2_payload
 
 pytestmark = pytest.mark.integration
@@ -136,15 +136,14 @@ def test_memory_limit_below_need_fails_the_pod_and_status_says_so(lab, iris_mlfl
 
 def test_invalid_multi_document_apply_applies_nothing(lab):
     good = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "first"}, "data": {"a": "1"}}
-    bad_name = isvc("Second_Model", mlflow_model("file:///x"))  # not a DNS-1035 label: checked always
+    bad_name = isvc("Second_Model", mlflow_model("file:///x"))  # not a DNS-1035 label
     with pytest.raises(ManifestError) as info:
         lab.apply([good, bad_name])
     assert "InferenceService Second_Model" in info.value.document and info.value.path == "metadata.name"
-    if shared_dir() is not None:  # the CRD schema is there: field types are checked too
-        bad_type = isvc("second", {"modelFormat": {"name": 7}, "storageUri": "file:///x"})
-        with pytest.raises(ManifestError) as info:
-            lab.apply([good, bad_type])
-        assert "InferenceService second" in info.value.document and "modelFormat.name" in info.value.path
+    bad_type = isvc("second", {"modelFormat": {"name": 7}, "storageUri": "file:///x"})  # the CRD's field types
+    with pytest.raises(ManifestError) as info:
+        lab.apply([good, bad_type])
+    assert "InferenceService second" in info.value.document and "modelFormat.name" in info.value.path
     assert [c["metadata"]["name"] for c in lab.list("ConfigMap")] == []
 
 

@@ -1,12 +1,11 @@
-"""The kind table: REST paths, and agreement with the upstream CRDs the manifests are checked against."""
+"""The kind table: REST paths, and agreement with the packaged upstream CRDs the manifests are checked against."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from lab_helpers.errors import LabError
 from lab_helpers.kube.resources import KINDS, lookup
-from lab_helpers.paths import shared_dir
+from lab_helpers.schemas import packaged
 
 
 def test_paths_for_core_custom_and_cluster_scoped_kinds() -> None:
@@ -33,23 +32,12 @@ def test_lookup_suggests_the_right_spelling() -> None:
         lookup("HttpRoute")
 
 
-def _upstream_crds() -> list[dict]:
-    shared = shared_dir()
-    if shared is None:
-        pytest.skip("shared/crds is not laid beside the repo")
-    return [doc for path in sorted((shared / "crds").glob("*.yaml"))
-            for doc in yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader)
-            if doc and doc.get("kind") == "CustomResourceDefinition"]
-
-
 def test_table_matches_every_upstream_crd() -> None:
-    crds = _upstream_crds()
+    crds = packaged.load(packaged.DIRECTORY).by_kind.values()
     assert len(crds) >= 20
     for crd in crds:
-        spec = crd["spec"]
-        rtype = KINDS[spec["names"]["kind"]]
-        served = [v["name"] for v in spec["versions"] if v.get("served")]
-        assert (rtype.group, rtype.plural, rtype.namespaced) == \
-            (spec["group"], spec["names"]["plural"], spec["scope"] == "Namespaced"), rtype.kind
-        assert rtype.version in served, f"{rtype.kind}: {rtype.version} not in {served}"
-        assert rtype.is_custom and rtype.crd_name == crd["metadata"]["name"]
+        rtype = KINDS[crd.kind]
+        assert (rtype.group, rtype.plural, rtype.namespaced) == (crd.group, crd.plural, crd.scope == "Namespaced"), \
+            rtype.kind
+        assert rtype.version in crd.versions, f"{rtype.kind}: {rtype.version} not in {list(crd.versions)}"
+        assert rtype.is_custom and rtype.crd_name == crd.name

@@ -11,10 +11,8 @@ import pytest
 from lab_helpers import paths
 from lab_helpers.errors import ManifestError
 from lab_helpers.manifests import Document, load_documents
+from lab_helpers.schemas import builtin, generate, packaged
 from lab_helpers.validation import validate, validate_documents
-
-requires_crds = pytest.mark.skipif(paths.shared_dir() is None,
-                                   reason="no reference CRDs (paths.shared_dir() is None)")
 
 IRIS = {
     "apiVersion": "serving.kserve.io/v1beta1",
@@ -54,7 +52,6 @@ def changed(base: dict[str, Any], path: str | tuple[str, ...], value: Any) -> di
 DELETE = object()
 
 
-@requires_crds
 class TestCrdKinds:
     def test_valid_inference_service_passes(self):
         validate(IRIS, "iris#1")
@@ -193,9 +190,11 @@ spec:
 
     @pytest.fixture(autouse=True)
     def own_crds(self, tmp_path: Path, monkeypatch):
+        """Packaged as the generator packages upstream CRDs, and used instead of the package's own."""
         (tmp_path / "crds").mkdir()
         (tmp_path / "crds" / "example.lab.yaml").write_text(self.CRDS)
-        monkeypatch.setenv("LAB_SHARED_DIR", str(tmp_path))
+        generate.write(generate.crd_records(tmp_path / "crds"), tmp_path / "packaged")
+        monkeypatch.setattr(packaged, "DIRECTORY", tmp_path / "packaged")
 
     def test_int_or_string_nullable_preserved_fields_and_junctors(self):
         validate(self.WIDGET, "widget#1")
@@ -224,25 +223,26 @@ spec:
 
 
 class TestWithoutReferenceData:
-    """A clone without ../shared: CRD kinds get the structural check only."""
+    """A clone has no reference folder beside it: the packaged schemas check CRD kinds all the same."""
 
-    @pytest.fixture(autouse=True)
-    def no_shared_dir(self, tmp_path: Path, monkeypatch):
-        monkeypatch.setenv("LAB_SHARED_DIR", str(tmp_path / "absent"))
-        assert paths.shared_dir() is None
+    MISSPELT = changed(changed(IRIS, "spec.predictor.model.storageUri", DELETE),
+                       "spec.predictor.model.storageUrl", "s3://models/iris")
 
-    def test_spec_contents_are_not_checked(self):
-        validate(changed(IRIS, "spec.predictor.minReplicas", "not a number"), "iris#1")
+    @pytest.fixture(autouse=True, params=["absent", "as laid"])
+    def reference_folder(self, request, tmp_path: Path, monkeypatch):
+        if request.param == "absent":
+            monkeypatch.setenv("LAB_SHARED_DIR", str(tmp_path / "absent"))
+            assert paths.shared_dir() is None
+        packaged.load.cache_clear()  # read afresh under this setting, not from an earlier test
 
-    @pytest.mark.parametrize("path, value, field, expected", [
-        ("metadata.name", "Iris", "metadata.name", "expected a DNS-1035 label"),
-        ("metadata.name", DELETE, "metadata.name", "required field is missing"),
-        ("spec", ["predictor"], "spec", "expected a mapping of fields, got a list"),
-        ("kind", DELETE, "kind", "required field is missing"),
-    ])
-    def test_structure_still_is(self, path, value, field, expected):
-        error = error_for(changed(IRIS, path, value))
-        assert error.path == field and error.expected.startswith(expected)
+    def test_misspelt_storage_uri_is_rejected_the_same(self):
+        error = error_for(self.MISSPELT)
+        assert (error.path, error.expected) == ("spec.predictor.model.storageUrl",
+                                                "unknown field (did you mean 'storageUri'?)")
+
+    def test_field_types_are_checked(self):
+        error = error_for(changed(IRIS, "spec.predictor.minReplicas", "not a number"))
+        assert error.path == "spec.predictor.minReplicas"
 
 
 class TestCoreKinds:
@@ -286,6 +286,21 @@ class TestCoreKinds:
          "spec.rules[0].http.paths[0].pathType", "required field is missing"),
         ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "Creds"}},
          "metadata.name", "expected a DNS-1123 subdomain"),
+        # Kubernetes' own schemas are complete and strict: any field of any kind is checked.
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+          "spec": {"containers": [{"name": "c", "image": "x", "resource": {}}]}},
+         "spec.containers[0].resource", "unknown field (did you mean 'resources'?)"),
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+          "spec": {"containers": [{"name": "c", "image": "x", "resources": {"limits": {"memory": "1GB"}}}]}},
+         "spec.containers[0].resources.limits.memory", "expected a quantity such as 2, 500m, 512Mi or 1Gi"),
+        ({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+          "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": "3"}},
+         "spec.maxReplicas", "expected an integer, got the string '3'"),
+        ({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}, "automountToken": False},
+         "automountToken", "unknown field (did you mean 'automountServiceAccountToken'?)"),
+        ({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+          "metadata": {"name": "widgets.example.lab"}, "spec": {"group": "example.lab"}},
+         "spec.names", "required field is missing"),
         ({"kind": "Secret", "metadata": {"name": "creds"}}, "apiVersion", "required field is missing"),
         ({"apiVersion": "v1", "kind": "", "metadata": {"name": "creds"}}, "kind",
          "expected a non-empty string, got the string ''"),
@@ -293,6 +308,12 @@ class TestCoreKinds:
     def test_errors(self, obj, field, expected):
         error = error_for(obj)
         assert error.path == field and error.expected.startswith(expected)
+
+    def test_schemas_are_of_the_pinned_kubernetes_release(self):
+        from kubernetes_validate.utils import all_versions
+
+        assert builtin.K8S_VERSION in all_versions()
+        assert set(builtin.versions("autoscaling", "HorizontalPodAutoscaler")) == {"v1", "v2"}
 
     def test_not_a_mapping(self):
         assert error_for(["a"]).expected == "expected a mapping (a Kubernetes object), got a list"
