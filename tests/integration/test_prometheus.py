@@ -147,7 +147,8 @@ def pod_and_service(port: int) -> list[dict[str, Any]]:
             {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "iris-predictor-abc", "namespace": "lab",
                                                               "labels": labels},
              "spec": {"containers": [{"name": "kserve-container"}]},
-             "status": {"phase": "Running", "lab": {"pid": 1, "port": port}}}]
+             "status": {"phase": "Running",
+                        "lab": {"ports": {"8080": port}, "containers": {"kserve-container": {"pid": 1}}}}}]
 
 
 def test_the_local_operator_scrapes_a_service_monitor_and_the_gateway(tmp_path, exporter):
