@@ -26,8 +26,8 @@ import httpx
 import psutil
 
 from .errors import LabError
-from .processes import free_port, group_members, stop_group
 from .paths import lab_home
+from .processes import free_port, group_members, stop_group
 from .progress import Dots
 
 HOST = "127.0.0.1"
@@ -218,23 +218,22 @@ def _becomes_healthy(uri: str, within: float) -> bool:
 
 
 def _is_live_server(record: ServerRecord) -> bool:
-    """The recorded pid is still the `mlflow server` of this home on this port (not a reused pid)."""
-    try:
-        process = psutil.Process(record.pid)
-        return process.status() != psutil.STATUS_ZOMBIE and _is_server_process(process.cmdline(), record)
-    except psutil.Error:
-        return False
+    """The recorded pid still leads the `mlflow server` group of this home on this port (not a reused pid)."""
+    return any(member.pid == record.pid for member in _server_group(record))
 
 
 def _stop_group(record: ServerRecord) -> bool:
-    """SIGTERM the server's process group (CLI + uvicorn worker), SIGKILL what outlives the grace.
+    """SIGTERM the server's process group (CLI + uvicorn worker), SIGKILL what outlives the grace."""
+    return bool(_server_group(record)) and stop_group(record.pid, STOP_GRACE_SECONDS)
+
+
+def _server_group(record: ServerRecord) -> list[psutil.Process]:
+    """Live members of the group the recorded server led, if one of them is that server.
 
     The worker is matched too, so a worker orphaned by a killed CLI is still stopped; a record whose
     pid now names something else (or its group) yields nothing to stop.
     """
-    if not group_members(record.pid, lambda argv: _is_server_process(argv, record)):
-        return False
-    return stop_group(record.pid, STOP_GRACE_SECONDS)
+    return group_members(record.pid, lambda cmdline: _is_server_process(cmdline, record))
 
 
 def _is_server_process(cmdline: list[str], record: ServerRecord) -> bool:

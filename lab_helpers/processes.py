@@ -95,10 +95,12 @@ def group_members(pgid: int, marker: Marker = None) -> list[psutil.Process]:
     found, and a group id that now names someone else's group yields nothing to stop.
     """
     members = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
+    for proc in psutil.process_iter(["status"] if marker is None else ["cmdline", "status"]):
         with contextlib.suppress(psutil.Error, ProcessLookupError):
             if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
                 members.append(proc)
+    if marker is None:
+        return members
     return members if any(_matches(m.info["cmdline"] or [], marker) for m in members) else []
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -22,7 +21,7 @@ from .kubelet import running_container
 from .version import code_version
 
 START_TIMEOUT = 30.0
-HANDOVER_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
 
 
 def _alive(info: dict[str, Any]) -> bool:
@@ -47,28 +46,31 @@ def needs_restart(info: dict[str, Any], current: str) -> bool:
     return info.get("code_version") != current
 
 
-def hand_over(info: dict[str, Any], timeout: float = HANDOVER_TIMEOUT) -> None:
-    """Ask a daemon to exit leaving its runtimes serving (SIGUSR1), SIGKILL it if it does not in time."""
+def stop_daemon(info: dict[str, Any], sig: signal.Signals, timeout: float = STOP_TIMEOUT) -> None:
+    """Signal the daemon (SIGTERM: stop everything; SIGUSR1: hand over, runtimes keep serving) and wait for it
+    to exit, SIGKILL after `timeout`; it is gone on return, so a new daemon can bind the same ports."""
     try:
         process = psutil.Process(info["pid"])
-        process.send_signal(signal.SIGUSR1)
-        process.wait(timeout=timeout)
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except psutil.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
     except psutil.NoSuchProcess:
         pass
-    except psutil.TimeoutExpired:
-        process.kill()
 
 
 def ensure_daemon(home: Path | None = None, timeout: float = START_TIMEOUT) -> dict[str, Any]:
     """Reuse the running daemon, if it runs this code, or start one detached (it outlives the notebook kernel)."""
     home = home or lab_home()
-    info = running(home)
-    if info and not needs_restart(info, code_version()):
+    info, current = running(home), code_version()
+    if info and not needs_restart(info, current):
         return info
     if info:
-        print(f"the local control plane runs older code ({info.get('code_version', 'unknown')} -> "
-              f"{code_version()}): restarting it; runtimes keep serving")
-        hand_over(info)
+        print(f"the local control plane runs older code ({info.get('code_version', 'unknown')} -> {current}): "
+              "restarting it; runtimes keep serving")
+        stop_daemon(info, signal.SIGUSR1)
     home.mkdir(parents=True, exist_ok=True)
     (home / "daemon.json").unlink(missing_ok=True)
     log = open(home / "daemon.log", "ab")
@@ -117,13 +119,7 @@ def down(home: Path | None = None) -> int:
     home = home or lab_home()
     info = running(home)
     if info:
-        os.kill(info["pid"], signal.SIGTERM)
-        try:
-            psutil.Process(info["pid"]).wait(timeout=20)
-        except psutil.NoSuchProcess:
-            pass
-        except psutil.TimeoutExpired:
-            os.kill(info["pid"], signal.SIGKILL)
+        stop_daemon(info, signal.SIGTERM)
     for process in container_processes(home):
         stop_group(process, grace=0)
     from ..mlflow_server import stop_mlflow_server

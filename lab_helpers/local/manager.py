@@ -102,17 +102,27 @@ class Manager:
         return min(self.queue.values(), default=None)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            self._wake.clear()
-            next_due = await self.run_due()
-            wait = self._next_resync - self.clock()
-            if next_due is not None:
-                wait = min(wait, next_due - self.clock())
-            if wait > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except TimeoutError:
-                    pass
+        """Until `stopping` is set; setting it also ends the current wait (a signal must not wait for a requeue)."""
+
+        async def wake_when_stopping() -> None:
+            await stopping.wait()
+            self._wake.set()
+
+        watcher = asyncio.create_task(wake_when_stopping())
+        try:
+            while not stopping.is_set():
+                self._wake.clear()
+                next_due = await self.run_due()
+                wait = self._next_resync - self.clock()
+                if next_due is not None:
+                    wait = min(wait, next_due - self.clock())
+                if wait > 0 and not stopping.is_set():
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                    except TimeoutError:
+                        pass
+        finally:
+            watcher.cancel()
 
     async def _process(self, key: Key) -> None:
         loop = self.loops[key.loop]

@@ -7,7 +7,6 @@ and that a bad model dir exits 1 with one line naming the dir and the cause (Mod
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from lab_helpers.paths import REPO_ROOT, shared_dir
+from lab_helpers.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +45,6 @@ class Runtime:
         return (self.process.poll() is None
                 and httpx.get(f"{self.base}/v2/health/ready", timeout=10).status_code == 200
                 and httpx.get(f"{self.base}/v2/models/{self.name}/ready", timeout=10).status_code == 200)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def runtime_argv(name: str, model_dir: Path, model_format: str, port: int) -> list[str]:

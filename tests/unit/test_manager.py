@@ -144,3 +144,18 @@ def test_a_permanent_error_is_not_retried_until_the_object_changes(store, tmp_pa
     store.apply({**obj("Widget", "w"), "spec": {"fixed": True}})
     asyncio.run(manager.run_due())
     assert controller.calls == ["w", "w"]
+
+
+def test_stopping_ends_the_wait_at_once(store, tmp_path):
+    manager = Manager(store, [Counter()], resync_seconds=3600)
+
+    async def scenario():
+        stopping = asyncio.Event()
+        task = asyncio.create_task(manager.run(stopping))
+        await asyncio.sleep(0.05)  # the manager is now waiting for a change or the hour-long resync
+        started = asyncio.get_running_loop().time()
+        stopping.set()
+        await asyncio.wait_for(task, 2)
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(scenario()) < 1.0
