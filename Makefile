@@ -47,7 +47,9 @@ bench: setup
 
 jupyter: setup
 	$(PY) -m pip install --quiet -e '.[test,jupyter]'
-	$(PY) -m jupyter lab notebooks/
+	@# JupyterLab refuses to start as root without --allow-root; CI machines and containers often are root.
+	@if [ "$$(id -u)" = 0 ]; then echo "running as root: starting JupyterLab with --allow-root"; \
+	  $(PY) -m jupyter lab notebooks/ --allow-root; else $(PY) -m jupyter lab notebooks/; fi
 
 # Maintainers: re-make lab_helpers/schemas/crds from upstream CRD files (CRDS=folder; default: the reference folder).
 schemas: $(STAMP)

@@ -1,12 +1,14 @@
 """The lab's model registry: register the lab's models in MLflow, and turn "name + version or
 alias" into the `storageUri` a serving manifest needs.
 
-KServe has no ``models:/`` scheme (stack-facts §2.2), so a manifest carries the physical location
-of the artifacts. Each registered version points at one MLflow run that holds, besides the MLflow
-model itself (MLflow 3 layout: ``<root>/<experiment>/models/<model_id>/artifacts``), plain
-artifacts for the other runtimes: a directory with exactly one ``model.joblib`` for
-kserve-sklearnserver and, for the heavy model, a Triton model repository. A version tag names
-each of those directories, so `storage_uri` can find them for any flavor.
+KServe has no ``models:/`` scheme (the storageUri prefixes it accepts:
+https://github.com/kserve/kserve/blob/v0.20.0/pkg/controller/v1beta1/inferenceservice/utils/utils.go#L48),
+so a manifest carries the physical location of the artifacts. Each registered version points at one
+MLflow run that holds, besides the MLflow model itself (MLflow 3 layout:
+``<root>/<experiment>/models/<model_id>/artifacts``), plain artifacts for the other runtimes: a
+directory with exactly one ``model.joblib`` for kserve-sklearnserver and, for the heavy model, a
+Triton model repository. A version tag names each of those directories, so `storage_uri` can find
+them for any flavor.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ SKLEARN_DIR = "sklearn"
 TRITON_DIR = "triton"
 FLAVORS = ("mlflow", "sklearn", "onnx")
 TRITON_MAX_BATCH_SIZE = 64
-# What KServe's storage initializer reads (stack-facts §2.5); "" is a plain local path.
+# The storageUri schemes KServe accepts ("" is a plain local path), SupportedStorageURIPrefixList in
+# https://github.com/kserve/kserve/blob/v0.20.0/pkg/controller/v1beta1/inferenceservice/utils/utils.go#L48
 KSERVE_STORAGE_SCHEMES = frozenset(
     {"", "file", "s3", "gs", "pvc", "http", "https", "hdfs", "webhdfs", "oci", "hf"}
 )
@@ -141,6 +144,22 @@ def storage_uri(
         run_root = client.get_run(model_version.run_id).info.artifact_uri
         location = f"{run_root.rstrip('/')}/{subdir}"
     return _servable(location, rewrite or {})
+
+
+def shown_location(tracking_uri: str, location: str) -> str:
+    """`location` with the server's artifact root replaced by ``<artifact-root>``, for printing.
+
+    The root is what differs between machines (a checkout path, a bucket); what follows it
+    (``<experiment>/models/<model_id>/artifacts``) is the lesson. The root is the artifact location
+    of the experiment the URI lies under, less its experiment-id segment when it ends with one (an
+    MLflow server's ``--default-artifact-root`` layout); a URI under no experiment is returned as it is.
+    """
+    for experiment in _client(tracking_uri).search_experiments():
+        prefix = _as_uri(experiment.artifact_location).rstrip("/")
+        if location.startswith(prefix + "/"):
+            root = prefix.removesuffix("/" + experiment.experiment_id)
+            return "<artifact-root>" + location[len(root):]
+    return location
 
 
 def registry_summary(tracking_uri: str) -> pd.DataFrame:
@@ -302,7 +321,7 @@ def _write_joblib_dir(trained: TrainedModel, dest: Path) -> None:
 
 
 def _write_triton_repository(trained: TrainedModel, repo: Path) -> None:
-    """``<repo>/<model>/config.pbtxt`` + ``<repo>/<model>/1/model.onnx`` (stack-facts §2.4)."""
+    """``<repo>/<model>/config.pbtxt`` + ``<repo>/<model>/1/model.onnx``: a Triton model repository."""
     model = to_onnx(trained)
     model_dir = repo / trained.spec.name
     (model_dir / "1").mkdir(parents=True)

@@ -4,7 +4,8 @@ On a mesh cluster every request is counted by Envoy: ``istio_requests_total`` an
 ``istio_request_duration_milliseconds`` (Envoy's default buckets), labelled by the destination
 workload, its namespace, the Service, the response code and the protocol. Flagger's builtin
 ``request-success-rate`` / ``request-duration`` checks and the lab's alert rules query exactly
-those (stack-facts §5.3). The local gateway records the same series for every exchange:
+those (https://github.com/fluxcd/flagger/blob/v1.44.0/pkg/metrics/observers/istio.go).
+The local gateway records the same series for every exchange:
 
 - ``reporter="destination"``: the request reached a backend (the pod's sidecar would count it);
 - ``reporter="source"``: every request the gateway answered, including the ones it answered

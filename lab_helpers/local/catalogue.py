@@ -95,7 +95,8 @@ def _fmt(name: str, version: str, priority: int, auto: bool = True) -> dict[str,
 KSERVE_ARGS = ["--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080"]
 PROM_8080 = {"prometheus.kserve.io/port": "8080", "prometheus.kserve.io/path": "/metrics"}
 
-# The ClusterServingRuntimes kserve-runtime-configs v0.20.0 ships (stack-facts §2.1 runtime table).
+# Five of the ClusterServingRuntimes kserve-runtime-configs v0.20.0 ships; all of them:
+# https://github.com/kserve/kserve/blob/v0.20.0/charts/kserve-runtime-configs/files/runtimes/resources.yaml
 BUILTIN_RUNTIMES: list[dict[str, Any]] = [
     _runtime("kserve-sklearnserver", "kserve/sklearnserver:v0.20.0", [_fmt("sklearn", "1", 1)], ["v1", "v2"],
              KSERVE_ARGS, PROM_8080),

@@ -65,7 +65,7 @@ def test_runtime_configs_install_runtimes_only_when_enabled(flux, enabled, expec
                         values={"kserve": {"servingruntime": {"enabled": enabled}}}))
     converge()
     assert ready(store, "kserve-runtime-configs")
-    assert len(store.list("ClusterServingRuntime")) == expected  # gotcha §12.1: off by default, no runtimes
+    assert len(store.list("ClusterServingRuntime")) == expected  # off by default: no runtimes
 
 
 def test_unknown_chart_fails_with_the_catalogue_named(flux):

@@ -19,7 +19,8 @@ from mlflow.models import Model
 from sklearn.base import clone
 
 from lab_helpers.errors import LabError, NotFound
-from lab_helpers.registry import EXPERIMENT_NAME, register_lab_models, registry_summary, storage_uri
+from lab_helpers.registry import (EXPERIMENT_NAME, register_lab_models, registry_summary, shown_location,
+                                  storage_uri)
 from lab_helpers.training import LAB_MODELS, load_dataset, spec_hash, train
 
 EXPECTED_VERSIONS = [("iris", 1), ("iris", 2), ("iris", 3), ("wine", 1), ("digits", 1)]
@@ -115,6 +116,15 @@ def test_mlflow_flavor_is_the_directory_holding_MLmodel(registry):
         "petal_length",
         "petal_width",
     ]
+
+
+def test_shown_location_hides_the_machine_specific_artifact_root(registry):
+    for flavor in ("mlflow", "sklearn"):
+        uri = storage_uri(registry["uri"], "iris", version=1, flavor=flavor)
+        shown = shown_location(registry["uri"], uri)
+        assert shown.startswith("<artifact-root>/") and uri.endswith(shown.removeprefix("<artifact-root>"))
+        assert str(_local_path(uri).parents[3]) not in shown  # nothing of the checkout or temp path is left
+    assert shown_location(registry["uri"], "s3://elsewhere/x") == "s3://elsewhere/x"
 
 
 def test_sklearn_flavor_is_a_directory_with_exactly_one_joblib(registry):

@@ -79,7 +79,10 @@ def select_runtime(store, namespace: str, model: dict[str, Any]) -> dict[str, An
 
 
 def model_status(pods: list[dict[str, Any]], ready: bool) -> dict[str, Any]:
-    """modelStatus from the predictor pods, as KServe's PropagateModelStatus reads them (stack-facts §3.1)."""
+    """modelStatus from the predictor pods, as KServe's PropagateModelStatus reads them.
+
+    Upstream: https://github.com/kserve/kserve/blob/v0.20.0/pkg/apis/serving/v1beta1/inference_service_status.go#L721
+    """
     ready_pods = [p for p in pods if pod_ready(p)]
     copies = {"totalCopies": len(ready_pods)}
     for pod in pods:
