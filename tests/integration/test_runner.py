@@ -14,7 +14,7 @@ def _write(path, *sources):
     nbformat.write(nb, str(path))
 
 
-def test_runs_in_order_injects_target_and_renders_html(series_dir, tmp_path, capsys):
+def test_runs_in_order_injects_target_and_renders_html(series_dir, tmp_path, capfd):
     _write(series_dir / "00_first.ipynb", "print('target is', target)")
     _write(series_dir / "01_second.ipynb", "print(40 + 2)")
     done = run_series(target="kubernetes", cell_timeout=60)
@@ -23,8 +23,9 @@ def test_runs_in_order_injects_target_and_renders_html(series_dir, tmp_path, cap
     outputs = "".join(o.get("text", "") for c in first.cells if c.cell_type == "code" for o in c.outputs)
     assert "target is kubernetes" in outputs
     assert (tmp_path / "build" / "site" / "index.html").read_text().count("<li>") == 2
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()
     assert "[1/2] 00_first.ipynb" in out and "[2/2] 01_second.ipynb" in out
+    assert "without encryption" not in err  # kernels on private Unix sockets, not loopback TCP
 
 
 def test_failure_names_notebook_and_cell_and_keeps_partial_output(series_dir, tmp_path):
