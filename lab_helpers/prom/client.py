@@ -65,6 +65,9 @@ class PromClient:
         except httpx.TransportError as exc:
             raise TargetUnavailable(f"Prometheus at {self.base_url} is not answering ({exc}). "
                                     f"{self.unreachable_hint}".strip()) from None
+        if response.status_code == 503:  # listening, but still starting (TSDB replay) or shutting down
+            raise TargetUnavailable(f"Prometheus at {self.base_url} is not ready yet (HTTP 503 on {path}). "
+                                    f"{self.unreachable_hint}".strip())
         try:
             body = response.json()
         except ValueError:

@@ -93,3 +93,21 @@ def test_wait_until_quiet_returns_once_the_alert_is_gone_and_times_out_otherwise
               "state": "firing", "value": "1", "activeAt": "2026-11-26T00:00:00Z"}]
     monkeypatch.setattr(client, "_get", lambda path, *a, **k: {"alerts": other})
     client.wait_until_quiet("ModelHighErrorRate", timeout=0.05, every=0.01, destination_workload="iris-predictor")
+
+
+def test_a_prometheus_still_starting_is_unavailable_not_an_error_and_a_wait_rides_it_out():
+    """Prometheus listens before it is ready and answers 503 in plain text meanwhile."""
+    import httpx
+
+    answers = iter([httpx.Response(503, text="Service Unavailable")] * 2)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return next(answers, httpx.Response(200, json={"status": "success", "data": {
+            "resultType": "vector", "result": [{"metric": {"job": "x"}, "value": [1700000000, "1"]}]}}))
+
+    prom = PromClient("http://127.0.0.1:9")
+    prom._http = httpx.Client(base_url=prom.base_url, transport=httpx.MockTransport(handler))
+    with pytest.raises(TargetUnavailable, match="not ready yet"):
+        prom.query("up")
+    frame = prom.wait_for_series("up", timeout=10, every=0.01)
+    assert frame["value"].tolist() == [1.0]
