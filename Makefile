@@ -53,7 +53,7 @@ jupyter: setup
 
 # Maintainers: re-make lab_helpers/schemas/crds from upstream CRD files (CRDS=folder; default: the reference folder).
 schemas: $(STAMP)
-	$(PY) -m lab_helpers.schemas.generate $(if $(CRDS),--crds $(CRDS))
+	$(PY) -m lab_helpers.manifests.schemas.generate $(if $(CRDS),--crds $(CRDS))
 
 down:
 	$(PY) -m lab_helpers down

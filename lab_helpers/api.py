@@ -11,6 +11,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import prereqs
+from .prom.client import PromClient
+
 Source = str | Path | dict[str, Any] | Iterable[dict[str, Any]]
 
 
@@ -61,9 +64,26 @@ class Lab(ABC):
 
     def require(self, *steps: str) -> None:
         """Idempotently create what earlier notebooks would have (e.g. ``"kserve"``, ``"iris"``)."""
-        from .prereqs import require
+        prereqs.require(self, *steps)
 
-        require(self, *steps)
+    @property
+    @abstractmethod
+    def prom(self) -> PromClient:
+        """PromQL against this target's Prometheus."""
+
+    @abstractmethod
+    def tracking_uri(self) -> str:
+        """The MLflow tracking server this target's models are registered in."""
+
+    def model_uri(self, name: str, alias: str | None = None, version: int | None = None,
+                  flavor: str = "mlflow") -> str:
+        """storageUri of a registered model for this target (registering the lab's models if needed)."""
+        from .models import registry  # imports mlflow (seconds): only when a notebook asks for a model
+
+        uri = self.tracking_uri()
+        registry.register_lab_models(uri)
+        return registry.storage_uri(uri, name, version=version, alias=alias, flavor=flavor,
+                                    rewrite=registry.artifact_rewrite())
 
     @abstractmethod
     def endpoint(self, name: str, namespace: str | None = None) -> tuple[str, str]:

@@ -6,7 +6,7 @@ import sys
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import NotebookFailure, run_series
+    from .series.runner import NotebookFailure, run_series
 
     try:
         run_series(target=args.target, only=args.only, start=args.start, cell_timeout=args.cell_timeout,
@@ -18,7 +18,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _nbtest(args: argparse.Namespace) -> int:
-    from .nbtest import run_nbval
+    from .series.nbtest import run_nbval
 
     return run_nbval(target=args.target, only=args.only, start=args.start, cell_timeout=args.cell_timeout)
 
@@ -40,9 +40,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from .bench.gateway import main
 
-    return bench.main(args.rest)
+    return main(args.rest)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,76 +1,57 @@
 """`lab.require(...)`: create, idempotently, what earlier notebooks would have, so any notebook runs alone.
 
 Each step is named after the notebook that teaches it; requiring a step requires its dependencies.
-Steps only apply the same manifests the notebooks apply, so state is the same either way.
+Steps only apply the same manifests the notebooks apply, so state is the same either way. A step
+needs only the few verbs `Target` names, so this module does not depend on the API that calls it.
 """
 from __future__ import annotations
 
-import os
-from typing import Callable
+from typing import Any, Callable, Protocol
 
-from .api import Lab
 from .paths import manifests_dir
 
-# Where the lab's model artifacts are readable by the serving runtime, when MLflow's own URIs are not.
-REWRITE_ENV = "LAB_ARTIFACT_REWRITE"  # "mlflow-artifacts:/=s3://mlflow/" (comma-separated pairs)
 IRIS_MANIFEST = manifests_dir() / "serving" / "iris-inferenceservice.yaml"
 
 
-def tracking_uri(lab: Lab) -> str:
-    """MLflow for this target: the local target's own server, or the cluster's MLflow (MLFLOW_TRACKING_URI)."""
-    if lab.target == "local":
-        from .mlflow_server import ensure_mlflow_server
+class Target(Protocol):
+    """What a prerequisite step uses of a target (`lab_helpers.api.Lab` has all of it)."""
 
-        return ensure_mlflow_server()
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        from .errors import TargetUnavailable
+    def apply(self, source: Any, variables: dict[str, str] | None = None) -> list[dict[str, Any]]: ...
 
-        raise TargetUnavailable("set MLFLOW_TRACKING_URI to your cluster's MLflow (e.g. after "
-                                "`kubectl port-forward svc/mlflow 5000` use http://127.0.0.1:5000); see docs/cluster.md")
-    return uri
+    def wait_ready(self, kind: str, name: str, namespace: str | None = None,
+                   timeout: float = 120.0) -> dict[str, Any]: ...
 
+    def model_uri(self, name: str, alias: str | None = None, version: int | None = None,
+                  flavor: str = "mlflow") -> str: ...
 
-def artifact_rewrite() -> dict[str, str]:
-    pairs = [p for p in os.environ.get(REWRITE_ENV, "").split(",") if p.strip()]
-    return dict(p.split("=", 1) for p in pairs)
+    def tracking_uri(self) -> str: ...
 
 
-def model_uri(lab: Lab, name: str, alias: str | None = None, version: int | None = None,
-              flavor: str = "mlflow") -> str:
-    """storageUri of a registered model for this target (registering the lab's models if needed)."""
-    from . import registry
+def _registry(lab: Target) -> None:
+    from .models.registry import register_lab_models  # imports mlflow (seconds): only when a step needs it
 
-    uri = tracking_uri(lab)
-    registry.register_lab_models(uri)
-    return registry.storage_uri(uri, name, version=version, alias=alias, flavor=flavor, rewrite=artifact_rewrite())
+    register_lab_models(lab.tracking_uri())
 
 
-def _registry(lab: Lab) -> None:
-    from .registry import register_lab_models
-
-    register_lab_models(tracking_uri(lab))
-
-
-def _kserve(lab: Lab) -> None:
+def _kserve(lab: Target) -> None:
     lab.apply(manifests_dir() / "flux")
     for release in ("cert-manager", "kserve-crd", "kserve-resources", "kserve-runtime-configs"):
         lab.wait_ready("HelmRelease", release, namespace="cert-manager" if release == "cert-manager" else "kserve",
                        timeout=600)
 
 
-def _iris(lab: Lab) -> None:
-    lab.apply(IRIS_MANIFEST, {"IRIS_STORAGE_URI": model_uri(lab, "iris", alias="champion")})
+def _iris(lab: Target) -> None:
+    lab.apply(IRIS_MANIFEST, {"IRIS_STORAGE_URI": lab.model_uri("iris", alias="champion")})
     lab.wait_ready("InferenceService", "iris", timeout=300)
 
 
-def _monitoring(lab: Lab) -> None:
+def _monitoring(lab: Target) -> None:
     lab.apply(manifests_dir() / "platform" / "kube-prometheus-stack.yaml")
     lab.wait_ready("HelmRelease", "kube-prometheus-stack", namespace="monitoring", timeout=600)
     lab.apply(manifests_dir() / "monitoring")
 
 
-STEPS: dict[str, tuple[tuple[str, ...], Callable[[Lab], None]]] = {
+STEPS: dict[str, tuple[tuple[str, ...], Callable[[Target], None]]] = {
     "registry": ((), _registry),
     "kserve": ((), _kserve),
     "iris": (("registry", "kserve"), _iris),
@@ -78,7 +59,7 @@ STEPS: dict[str, tuple[tuple[str, ...], Callable[[Lab], None]]] = {
 }
 
 
-def require(lab: Lab, *names: str) -> None:
+def require(lab: Target, *names: str) -> None:
     done: set[str] = set()
 
     def visit(name: str) -> None:

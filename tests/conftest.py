@@ -56,5 +56,5 @@ def series_dir(tmp_path, monkeypatch) -> Path:
     books = tmp_path / "notebooks"
     books.mkdir()
     monkeypatch.setenv("LAB_BUILD_DIR", str(tmp_path / "build"))
-    monkeypatch.setattr("lab_helpers.notebook_files.notebooks_dir", lambda: books)
+    monkeypatch.setattr("lab_helpers.series.notebook_files.notebooks_dir", lambda: books)
     return books

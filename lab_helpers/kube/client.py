@@ -22,7 +22,10 @@ from ..api import Lab, Source
 from ..conditions import condition_met, condition_summary
 from ..diagnosis import Diagnosis, diagnose
 from ..errors import Forbidden, LabError, ManifestError, NotReady, TargetUnavailable
-from ..manifests import load_documents
+from ..manifests.loading import load_documents
+from ..prom.client import PromClient
+from .portforward import port_forward
+from .prometheus import cluster_prom_client
 from .resources import KINDS, ResourceType, lookup
 from .transport import ApiFailure, KubeApi, Target, load_api_client
 
@@ -81,11 +84,18 @@ class KubernetesLab(Lab):
     # ---- apply
 
     @functools.cached_property
-    def prom(self) -> Any:
+    def prom(self) -> PromClient:
         """PromQL against the cluster's Prometheus: $PROMETHEUS_URL, else a port-forward to it."""
-        from ..prom.client import cluster_prom_client
+        return cluster_prom_client(self.port_forward)
 
-        return cluster_prom_client(self)
+    def tracking_uri(self) -> str:
+        """The cluster's MLflow, reached from this machine: ``$MLFLOW_TRACKING_URI``."""
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            raise TargetUnavailable("set MLFLOW_TRACKING_URI to your cluster's MLflow (e.g. after "
+                                    "`kubectl port-forward svc/mlflow 5000` use http://127.0.0.1:5000); "
+                                    "see docs/cluster.md")
+        return uri
 
     def apply(self, source: Source, variables: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """Dry-run every document server-side (dryRun=All), then server-side apply each in order.
@@ -311,8 +321,6 @@ class KubernetesLab(Lab):
     def port_forward(self, service_or_pod: str, remote_port: int, local_port: int = 0,
                      namespace: str | None = None):
         """A loopback port forwarded to a pod or service of the cluster; see `portforward.port_forward`."""
-        from .portforward import port_forward
-
         return port_forward(namespace or self.namespace, service_or_pod, remote_port, local_port,
                             api_client=self.api.api_client)
 

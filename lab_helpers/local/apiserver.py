@@ -7,8 +7,8 @@ from typing import Any, Callable
 from aiohttp import web
 
 from ..errors import LabError, ManifestError, NotFound
-from ..manifests import Document
-from ..validation import validate_documents
+from ..manifests.loading import Document
+from ..manifests.validation import validate_documents
 from .catalogue import BUILTIN_KINDS
 from .controllers.base import ns
 from .store import CLUSTER, Store

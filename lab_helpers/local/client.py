@@ -5,7 +5,7 @@ import functools
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -15,12 +15,12 @@ from ..conditions import condition_met, condition_summary
 from ..diagnosis import diagnose
 from ..errors import LabError, ManifestError, NotFound, NotReady
 from ..inference import checked_json, infer_path, post
-from ..manifests import is_cluster_scoped, load_documents
+from ..manifests.loading import is_cluster_scoped, load_documents
 from ..paths import lab_home
+from ..models.mlflow_server import ensure_mlflow_server
+from ..prom.client import PromClient
 from .control import ensure_daemon
-
-if TYPE_CHECKING:
-    from ..prom.client import PromClient
+from .prometheus import local_prom_client
 
 POLL_SECONDS = 0.25
 
@@ -35,11 +35,13 @@ class LocalLab(Lab):
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
 
     @functools.cached_property
-    def prom(self) -> "PromClient":
+    def prom(self) -> PromClient:
         """PromQL against the local target's Prometheus (runs once kube-prometheus-stack is installed)."""
-        from ..prom.client import local_prom_client
-
         return local_prom_client(self.home)
+
+    def tracking_uri(self) -> str:
+        """The local target's own `mlflow server` on a loopback port, started (or reused) on demand."""
+        return ensure_mlflow_server()
 
     def _connect(self) -> None:
         info = ensure_daemon(self.home)

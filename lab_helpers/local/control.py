@@ -122,7 +122,7 @@ def down(home: Path | None = None) -> int:
         stop_daemon(info, signal.SIGTERM)
     for process in container_processes(home):
         stop_group(process, grace=0)
-    from ..mlflow_server import stop_mlflow_server
+    from ..models.mlflow_server import stop_mlflow_server
     from ..prom.process import stop_prometheus
 
     stop_prometheus(home / "prometheus")

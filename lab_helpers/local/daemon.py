@@ -54,7 +54,7 @@ def ensure_token(home: Path) -> str:
 
 
 def warm_validation() -> None:
-    from ..validation import validate
+    from ..manifests.validation import validate
 
     validate({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": "warm"},
               "spec": {"predictor": {"model": {"modelFormat": {"name": "mlflow"}}}}}, "warm-up")

@@ -1,38 +1,25 @@
 """PromQL from a notebook: queries, alerts, rules and targets of a Prometheus as tidy DataFrames.
 
-The same client serves both targets; only the URL differs:
-
-- local: the control plane's Prometheus, whose port is ``prometheus_port`` in ``daemon.json``
-  (`local_prom_client`);
-- kubernetes: ``$PROMETHEUS_URL`` if set, else a port-forward to kube-prometheus-stack's
-  ``svc/kube-prometheus-stack-prometheus:9090`` in ``monitoring`` (`cluster_prom_client`).
+The same client serves both targets; only the URL differs, and each target knows its own
+(``lab.prom``: `lab_helpers.local.prometheus`, `lab_helpers.kube.prometheus`).
 
 Every frame has one row per series (instant) or per sample (range), one column per label, and
 ``value`` (float); rows are sorted by their labels so printed results are stable.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from contextlib import ExitStack
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import httpx
 import pandas as pd
 
 from ..errors import LabError, TargetUnavailable
-from ..paths import lab_home
 from ..progress import Dots
 
-if TYPE_CHECKING:
-    from ..kube.client import KubernetesLab
-
-PROMETHEUS_URL_ENV = "PROMETHEUS_URL"
-CLUSTER_NAMESPACE, CLUSTER_SERVICE, CLUSTER_PORT = "monitoring", "kube-prometheus-stack-prometheus", 9090
 RUNBOOK = "runbooks/prometheus-no-data.md"
 TimeLike = datetime | pd.Timestamp | float | int | str
 
@@ -235,33 +222,3 @@ def _frame(data: dict[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=None if rows else ["timestamp", "value"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s", utc=True)
     return _sorted(frame, ["__name__"])
-
-
-def local_prom_client(home: Path | None = None) -> PromClient:
-    """The local control plane's Prometheus (port from ``daemon.json``)."""
-    info_path = (home or lab_home()) / "daemon.json"
-    try:
-        info = json.loads(info_path.read_text())
-    except (FileNotFoundError, ValueError):
-        raise TargetUnavailable(f"the local control plane is not running ({info_path} missing): "
-                                "connect('local') starts it") from None
-    if not info.get("prometheus_port"):
-        raise LabError(f"{info_path} names no prometheus_port: this control plane runs no Prometheus stand-in")
-    return PromClient(f"http://127.0.0.1:{info['prometheus_port']}", unreachable_hint=(
-        "On the local target Prometheus runs once kube-prometheus-stack is installed: "
-        "lab.apply('manifests/platform/kube-prometheus-stack.yaml') and wait for HelmRelease "
-        f"monitoring/kube-prometheus-stack; its events say why it is not running. See {RUNBOOK}"))
-
-
-def cluster_prom_client(lab: KubernetesLab, namespace: str = CLUSTER_NAMESPACE, service: str = CLUSTER_SERVICE,
-                        port: int = CLUSTER_PORT) -> PromClient:
-    """The cluster's Prometheus: ``$PROMETHEUS_URL``, else a port-forward held open until `close()`."""
-    url = os.environ.get(PROMETHEUS_URL_ENV)
-    if url:
-        return PromClient(url, unreachable_hint=f"Check {PROMETHEUS_URL_ENV}={url} (and the port-forward behind it, "
-                                                f"e.g. `kubectl -n {namespace} port-forward svc/{service} {port}`).")
-    stack = ExitStack()
-    forwarded = stack.enter_context(lab.port_forward(f"svc/{service}", port, namespace=namespace))
-    return PromClient(forwarded.url, on_close=stack.close, unreachable_hint=(
-        f"The port-forward to {namespace}/svc/{service}:{port} broke ({'; '.join(forwarded.errors) or 'no error'}); "
-        f"set {PROMETHEUS_URL_ENV} to reach Prometheus another way."))

@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 from lab_helpers.errors import LabError
-from lab_helpers.mlflow_server import ensure_mlflow_server, stop_mlflow_server
-from lab_helpers.registry import register_lab_models, storage_uri
-from lab_helpers.training import LAB_MODELS, train
+from lab_helpers.models.mlflow_server import ensure_mlflow_server, stop_mlflow_server
+from lab_helpers.models.registry import register_lab_models, storage_uri
+from lab_helpers.models.training import LAB_MODELS, train
 
 pytestmark = pytest.mark.integration
 

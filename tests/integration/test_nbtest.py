@@ -2,7 +2,7 @@
 import nbformat
 import pytest
 
-from lab_helpers.nbtest import run_nbval
+from lab_helpers.series.nbtest import run_nbval
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 import nbformat
 import pytest
 
-from lab_helpers.runner import NotebookFailure, run_series
+from lab_helpers.series.runner import NotebookFailure, run_series
 
 
 def _write(path, *sources):

@@ -5,7 +5,7 @@ import pytest
 
 from lab_helpers.errors import LabError
 from lab_helpers.kube.resources import KINDS, lookup
-from lab_helpers.schemas import packaged
+from lab_helpers.manifests.schemas import packaged
 
 
 def test_paths_for_core_custom_and_cluster_scoped_kinds() -> None:

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from lab_helpers.loadgen import run_load
+from lab_helpers.bench.loadgen import run_load
 
 PATH = "/v2/models/iris/infer"
 HOST = "iris-lab.example.com"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from lab_helpers import paths
-from lab_helpers.manifests import is_cluster_scoped, load_documents
-from lab_helpers.validation import validate_documents
+from lab_helpers.manifests.loading import is_cluster_scoped, load_documents
+from lab_helpers.manifests.validation import validate_documents
 
 MANIFESTS = paths.manifests_dir()
 FLUX = MANIFESTS / "flux"

@@ -9,8 +9,8 @@ import yaml
 
 from lab_helpers import paths
 from lab_helpers.errors import ManifestError
-from lab_helpers.manifests import format_field_path, is_cluster_scoped, load_documents
-from lab_helpers.schemas import packaged
+from lab_helpers.manifests.loading import format_field_path, is_cluster_scoped, load_documents
+from lab_helpers.manifests.schemas import packaged
 
 CONFIGMAP = """\
 apiVersion: v1

@@ -1,7 +1,7 @@
 import nbformat
 import pytest
 
-from lab_helpers.notebook_files import series, strip_volatile
+from lab_helpers.series.notebook_files import series, strip_volatile
 
 
 def _book(path, cells):

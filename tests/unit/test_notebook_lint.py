@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from lab_helpers.notebook_files import series
+from lab_helpers.series.notebook_files import series
 from lab_helpers.paths import REPO_ROOT
 
 BOOKS = series()

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from lab_helpers.errors import LabError, TargetUnavailable
-from lab_helpers.prom.client import PromClient, _frame, _unix, local_prom_client
+from lab_helpers.local.prometheus import local_prom_client
+from lab_helpers.prom.client import PromClient, _frame, _unix
 
 
 def test_a_vector_is_a_row_per_series_with_label_columns_sorted_and_value_last():

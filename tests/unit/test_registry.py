@@ -19,9 +19,9 @@ from mlflow.models import Model
 from sklearn.base import clone
 
 from lab_helpers.errors import LabError, NotFound
-from lab_helpers.registry import (EXPERIMENT_NAME, register_lab_models, registry_summary, shown_location,
+from lab_helpers.models.registry import (EXPERIMENT_NAME, register_lab_models, registry_summary, shown_location,
                                   storage_uri)
-from lab_helpers.training import LAB_MODELS, load_dataset, spec_hash, train
+from lab_helpers.models.training import LAB_MODELS, load_dataset, spec_hash, train
 
 EXPECTED_VERSIONS = [("iris", 1), ("iris", 2), ("iris", 3), ("wine", 1), ("digits", 1)]
 
@@ -267,7 +267,7 @@ def test_spec_hash_tracks_the_estimator_and_is_stable_across_processes():
         [
             sys.executable,
             "-c",
-            "from lab_helpers.training import LAB_MODELS, spec_hash\n"
+            "from lab_helpers.models.training import LAB_MODELS, spec_hash\n"
             "print(' '.join(spec_hash(s) for s in LAB_MODELS))",
         ],
         capture_output=True,

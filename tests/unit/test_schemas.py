@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lab_helpers import paths
-from lab_helpers.schemas import generate, packaged
+from lab_helpers.manifests.schemas import generate, packaged
 
 # One CRD in flow style, plus a document of another kind that the generator must pass over.
 CRD = """\
@@ -58,6 +58,6 @@ def test_packaged_schemas_are_the_generator_output_for_the_upstream_crds(tmp_pat
     generate.main(["--crds", str(shared / "crds"), "--out", str(tmp_path)])
     fresh = {p.name: p.read_bytes() for p in tmp_path.glob("*.json")}
     shipped = {p.name: p.read_bytes() for p in packaged.DIRECTORY.glob("*.json")}
-    assert sorted(fresh) == sorted(shipped), "run: python -m lab_helpers.schemas.generate"
+    assert sorted(fresh) == sorted(shipped), "run: python -m lab_helpers.manifests.schemas.generate"
     stale = [name for name in fresh if fresh[name] != shipped[name]]
-    assert not stale, f"out of date: {stale}; run: python -m lab_helpers.schemas.generate"
+    assert not stale, f"out of date: {stale}; run: python -m lab_helpers.manifests.schemas.generate"

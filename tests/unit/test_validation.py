@@ -10,9 +10,9 @@ import pytest
 
 from lab_helpers import paths
 from lab_helpers.errors import ManifestError
-from lab_helpers.manifests import Document, load_documents
-from lab_helpers.schemas import builtin, generate, packaged
-from lab_helpers.validation import validate, validate_documents
+from lab_helpers.manifests.loading import Document, load_documents
+from lab_helpers.manifests.schemas import builtin, generate, packaged
+from lab_helpers.manifests.validation import validate, validate_documents
 
 IRIS = {
     "apiVersion": "serving.kserve.io/v1beta1",

@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from .errors import LabError
-from .paths import lab_home
-from .processes import free_port, group_members, stop_group
-from .progress import Dots
+from ..errors import LabError
+from ..paths import lab_home
+from ..processes import free_port, group_members, stop_group
+from ..progress import Dots
 
 HOST = "127.0.0.1"
 HEALTH_PATH = "/health"

@@ -1,6 +1,6 @@
 """Check every document against its schema before anything is applied.
 
-Where a kind's schema comes from (all of it shipped with the package, see `lab_helpers.schemas`):
+Where a kind's schema comes from (all of it shipped with the package, see `lab_helpers.manifests.schemas`):
 
 - Kubernetes' own kinds (Namespace, Secret, Deployment, Job, NetworkPolicy, ...): the strict
   schemas of the kubernetes-validate package for Kubernetes `builtin.K8S_VERSION`, with the
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab_helpers.errors import ManifestError
-from lab_helpers.manifests import Document, format_field_path
-from lab_helpers.schemas import Schema, builtin, dialect, names, packaged
+from lab_helpers.manifests.loading import Document, format_field_path
+from lab_helpers.manifests.schemas import Schema, builtin, dialect, names, packaged
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator

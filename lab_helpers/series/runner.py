@@ -16,7 +16,7 @@ from papermill.execute import ERROR_MARKER_TAG
 from traitlets import CaselessStrEnum, default
 
 from .notebook_files import series, write_clean
-from .paths import build_dir
+from ..paths import build_dir
 
 KERNEL = "python3"  # the kernel of the interpreter running papermill, i.e. the lab's venv
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab_helpers.schemas import Schema
+from lab_helpers.manifests.schemas import Schema
 
 DIRECTORY = Path(__file__).resolve().parent / "crds"
 """Where `generate` writes; callers pass it to `load` (tests pass a folder of their own)."""

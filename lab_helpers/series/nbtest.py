@@ -13,7 +13,7 @@ from pathlib import Path
 import papermill
 
 from .notebook_files import series
-from .paths import REPO_ROOT, build_dir
+from ..paths import REPO_ROOT, build_dir
 
 SANITIZE = REPO_ROOT / "tests" / "notebooks" / "sanitize.cfg"
 

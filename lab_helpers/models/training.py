@@ -30,7 +30,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .errors import LabError
+from ..errors import LabError
 
 SEED = 0
 TEST_SIZE = 0.3

@@ -1,4 +1,4 @@
-"""Write the packaged CRD schemas from upstream CRD files: ``python -m lab_helpers.schemas.generate``.
+"""Write the packaged CRD schemas from upstream CRD files: ``python -m lab_helpers.manifests.schemas.generate``.
 
 The CRD files themselves (2 MB for KServe's InferenceService alone) are not shipped: each CRD
 becomes one ``<plural>.<group>.json`` holding its names, scope and the structural schema of every
@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 
 from lab_helpers import paths
-from lab_helpers.schemas import Schema
-from lab_helpers.schemas.packaged import DIRECTORY
+from lab_helpers.manifests.schemas import Schema
+from lab_helpers.manifests.schemas.packaged import DIRECTORY
 
 # Keywords whose value is a schema, or a list or mapping of schemas: the walk follows only these,
 # so a field that happens to be called "description" stays.
@@ -81,7 +81,7 @@ def write(records: dict[str, Schema], out_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     shared = paths.shared_dir()
-    parser = argparse.ArgumentParser(prog="python -m lab_helpers.schemas.generate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lab_helpers.manifests.schemas.generate", description=__doc__.splitlines()[0])
     parser.add_argument("--crds", type=Path, default=shared / "crds" if shared else None,
                         help="folder of upstream CRD YAML files (default: crds/ of the reference folder)")
     parser.add_argument("--out", type=Path, default=DIRECTORY, help=f"where to write (default: {DIRECTORY})")

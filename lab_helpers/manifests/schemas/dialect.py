@@ -8,7 +8,7 @@ validations, list-map keys) and string formats are left out: JSON Schema cannot 
 """
 from __future__ import annotations
 
-from lab_helpers.schemas import Schema
+from lab_helpers.manifests.schemas import Schema
 
 # Keywords that mean the same in both dialects.
 _SAME_KEYWORDS = frozenset({

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from lab_helpers.schemas import Schema
+from lab_helpers.manifests.schemas import Schema
 
 if TYPE_CHECKING:
     from referencing import Registry

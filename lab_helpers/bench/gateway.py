@@ -25,7 +25,7 @@ import numpy as np
 import psutil
 import uvloop
 
-from .gateway import Backend, Gateway, Route, RouteTable, RouteTarget
+from ..gateway import Backend, Gateway, Route, RouteTable, RouteTarget
 
 MODEL_NAME = "iris"
 ROUTE_HOST = "iris-bench.example.com"  # KServe's {{.Name}}-{{.Namespace}}.example.com
@@ -358,6 +358,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(direct, through))
     return 1 if direct.errors or through.errors else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

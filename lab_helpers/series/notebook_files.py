@@ -7,7 +7,7 @@ from typing import Any
 
 import nbformat
 
-from .paths import notebooks_dir
+from ..paths import notebooks_dir
 
 NOTEBOOK_NAME = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
 

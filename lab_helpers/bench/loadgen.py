@@ -30,7 +30,7 @@ import aiohttp
 import pandas as pd
 from yarl import URL
 
-from .progress import Dots
+from ..progress import Dots
 
 INVALID_PAYLOAD: dict[str, Any] = {"inputs": "not a list of tensors"}
 MAX_REQUESTS = 1_000_000

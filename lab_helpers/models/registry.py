@@ -35,7 +35,7 @@ from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from .errors import LabError, NotFound
+from ..errors import LabError, NotFound
 from .training import LAB_MODELS, ModelSpec, TrainedModel, spec_hash, to_onnx, train
 
 EXPERIMENT_NAME = "serving-lab"
@@ -48,6 +48,7 @@ MODEL_ARTIFACT = "model"
 SKLEARN_DIR = "sklearn"
 TRITON_DIR = "triton"
 FLAVORS = ("mlflow", "sklearn", "onnx")
+REWRITE_ENV = "LAB_ARTIFACT_REWRITE"
 TRITON_MAX_BATCH_SIZE = 64
 # The storageUri schemes KServe accepts ("" is a plain local path), SupportedStorageURIPrefixList in
 # https://github.com/kserve/kserve/blob/v0.20.0/pkg/controller/v1beta1/inferenceservice/utils/utils.go#L48
@@ -109,6 +110,15 @@ def register_lab_models(tracking_uri: str, force: bool = False) -> list[Register
         )
         for spec, version, created in found
     ]
+
+
+def artifact_rewrite() -> dict[str, str]:
+    """URI prefixes to rewrite, from ``$LAB_ARTIFACT_REWRITE`` (``"mlflow-artifacts:/=s3://mlflow/"``, comma-separated).
+
+    For an MLflow server that proxies its artifacts: the runtime must read the bucket, not the proxy.
+    """
+    pairs = [pair for pair in os.environ.get(REWRITE_ENV, "").split(",") if pair.strip()]
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def storage_uri(
