@@ -18,9 +18,12 @@ KSERVE_CHARTS = ("kserve-crd", "kserve-resources", "kserve-runtime-configs")
 
 
 def placeholder_values(path: Path) -> dict[str, str]:
-    """A plausible value for each ${VAR} in the file: a URI for *_URI, a DNS name otherwise."""
+    """A plausible value for each ${VAR} in the file: a URI for *_URI, a count for *_SECONDS, a Go
+    duration for *_TIMEOUT, a DNS name otherwise."""
+    by_suffix = {"_URI": "s3://lab-models/placeholder/1", "_SECONDS": "30", "_TIMEOUT": "60s"}
     names = set(PLACEHOLDER.findall(path.read_text()))
-    return {name: "s3://lab-models/placeholder/1" if name.endswith("_URI") else "lab" for name in names}
+    return {name: next((value for suffix, value in by_suffix.items() if name.endswith(suffix)), "lab")
+            for name in names}
 
 
 def manifest_files() -> list[Path]:
