@@ -1,14 +1,22 @@
 """The local target's gateway: one aiohttp process that routes by Host like the KServe ingress.
 
-Per request: Host -> route -> revision (by weight) -> filters (network policy, scale-from-zero
-hold) -> ready backend -> forward over a pooled keep-alive connection -> answer -> observers
-(inference log, request metrics). Overload and bad input are answered here with JSON errors and
-Retry-After, so neither a slow backend nor a huge body costs unbounded memory.
+Per request: Host -> route -> revision (by weight) -> body (read whole, under a deadline) ->
+in-flight bound -> filters (network policy, scale-from-zero hold) -> ready backend -> forward over
+a pooled keep-alive connection -> answer -> observers (inference log, request metrics). Overload
+and bad input are answered here with JSON errors and Retry-After, so neither a slow backend nor a
+huge body costs unbounded memory.
+
+A slow client cannot lock a service out: its request head must arrive within `header_timeout_s`
+(`edge.EdgeServer`) and its body within `body_timeout_s` (else 408, as Envoy's ``request_timeout``
+answers). Requests still sending their body are counted apart (`reading`, bounded by
+`max_reading`), so the per-route in-flight bound counts only work the backends are doing: stalled
+uploads fill neither it nor memory.
 
 It runs inside the caller's event loop (the control-plane daemon); run that loop on uvloop.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import socket
@@ -21,6 +29,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .edge import EdgeServer
 from .routes import Backend, NoReadyBackend, RouteTable, RouteTarget, UnknownHost, normalize_host
 
 log = logging.getLogger(__name__)
@@ -131,6 +140,9 @@ class Gateway:
         own_paths: dict[str, OwnHandler] | None = None,
         max_body_bytes: int = 10 * MiB,
         max_in_flight_per_route: int = 256,
+        max_reading: int = 1024,
+        header_timeout_s: float = 10.0,
+        body_timeout_s: float = 30.0,
         connect_timeout_s: float = 5.0,
         upstream_timeout_s: float = 300.0,
         connection_limit: int = 1024,
@@ -142,12 +154,20 @@ class Gateway:
         self.own_paths: dict[str, OwnHandler] = dict(own_paths or {})
         self.max_body_bytes = max_body_bytes
         self.max_in_flight_per_route = max_in_flight_per_route
+        self.max_reading = max_reading
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
         self._timeout = aiohttp.ClientTimeout(total=upstream_timeout_s, sock_connect=connect_timeout_s)
         self._connection_limit = connection_limit
         self._in_flight: dict[str, int] = {}
+        self.reading = 0  # requests whose body is still arriving, over all routes
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self.port: int | None = None
+
+    def in_flight(self, host: str) -> int:
+        """Requests for `host` inside the gateway now (the HTTP add-on interceptor's concurrency)."""
+        return self._in_flight.get(host, 0)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on host:port (port 0 = a free one) and return the port."""
@@ -167,7 +187,8 @@ class Gateway:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
-        server = web.Server(self._handle, access_log=None, auto_decompress=False)
+        server = EdgeServer(self._handle, header_timeout_s=self.header_timeout_s, access_log=None,
+                            auto_decompress=False)
         self._runner = web.ServerRunner(server)
         await self._runner.setup()
         await web.SockSite(self._runner, listener).start()
@@ -198,6 +219,21 @@ class Gateway:
         except UnknownHost as exc:
             return _error(404, str(exc))
         call = _Call(request, started, host, target, request.headers.get("x-request-id") or _new_request_id())
+        if self.reading >= self.max_reading:
+            message = f"{self.reading} requests are still sending their body (limit {self.max_reading})"
+            return await self._finish(call, call.error(503, message, retry_after=1))
+        self.reading += 1
+        try:
+            body = await self._read_body(request)
+        except TimeoutError:
+            timed_out = call.error(408, f"request body not received within {self.body_timeout_s:g} s")
+            timed_out.force_close()  # the rest of that body is not waited for
+            return await self._finish(call, timed_out)
+        finally:
+            self.reading -= 1
+        if body is None:
+            return await self._finish(call, call.error(413, f"request body larger than {self.max_body_bytes} bytes"))
+        call.body = body
         in_flight = self._in_flight.get(host, 0)
         if in_flight >= self.max_in_flight_per_route:
             limit = self.max_in_flight_per_route
@@ -210,10 +246,6 @@ class Gateway:
             self._in_flight[host] -= 1
 
     async def _route(self, call: _Call) -> web.StreamResponse:
-        body = await self._read_body(call.request)
-        if body is None:
-            return await self._finish(call, call.error(413, f"request body larger than {self.max_body_bytes} bytes"))
-        call.body = body
         for run_filter in self.filters:
             try:
                 response = await run_filter(call.request, call.target)
@@ -230,19 +262,25 @@ class Gateway:
         return await self._forward(call, backend)
 
     async def _read_body(self, request: web.BaseRequest) -> bytes | None:
-        """The whole request body, or None when it is over the cap (nothing is sent upstream then)."""
+        """The whole request body, or None when it is over the cap (nothing is sent upstream then).
+
+        Raises TimeoutError when it has not all arrived within `body_timeout_s`.
+        """
         length = request.content_length
-        if length is not None:
-            return None if length > self.max_body_bytes else await request.content.readexactly(length)
-        if not request.body_exists:
+        if length is not None and length > self.max_body_bytes:
+            return None
+        if length == 0 or (length is None and not request.body_exists):  # readexactly(0) would raise
             return b""
-        chunks, size = [], 0
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        async with asyncio.timeout(self.body_timeout_s):
+            if length is not None:
+                return await request.content.readexactly(length)
+            chunks, size = [], 0
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    return None
+                chunks.append(chunk)
+            return b"".join(chunks)
 
     async def _forward(self, call: _Call, backend: Backend) -> web.StreamResponse:
         assert self._session is not None, "Gateway.start() was not awaited"

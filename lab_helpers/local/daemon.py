@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..gateway.interceptor import Interceptor, RouteKey
 from ..gateway.metrics import RequestMetrics, metrics_handler
 from ..gateway.proxy import Gateway
 from ..gateway.routes import RouteTable
@@ -28,6 +29,7 @@ from .apiserver import make_app
 from .controllers.autoscaling import HorizontalPodAutoscalerController
 from .controllers.base import Context, ns
 from .controllers.flux import HelmReleaseController, SourceController
+from .controllers.keda import ScaledObjectController
 from .controllers.kserve import InferenceServiceController
 from .controllers.monitoring import MonitoringController, PrometheusConfigLoop
 from .controllers.workloads import DeploymentController, GarbageCollector
@@ -73,16 +75,30 @@ class ControlPlane:
         self.kubelet = Kubelet(self.store, home)
         self.table = RouteTable()
         self.request_metrics = RequestMetrics()
-        self.gateway = Gateway(self.table, observers=[self.request_metrics.observe],
+        self.interceptor = Interceptor(self.table, on_pending=self._route_pending,
+                                       in_flight=lambda host: self.gateway.in_flight(host))
+        self.gateway = Gateway(self.table, filters=[self.interceptor.hold], observers=[self.request_metrics.observe],
                                own_paths={"/metrics": metrics_handler(self.request_metrics.registry)})
         self.monitoring = MonitoringController(ctx, gateway_port=lambda: self.gateway.port)
+        self.keda = ScaledObjectController(ctx, self.interceptor, prometheus_url=self._prometheus_url)
         self.manager = Manager(self.store, [
             SourceController(ctx), HelmReleaseController(ctx), InferenceServiceController(ctx),
-            HorizontalPodAutoscalerController(ctx), DeploymentController(ctx), GarbageCollector(self.store),
-            self.kubelet, RoutingLoop(self.store, self.table), self.monitoring, PrometheusConfigLoop(self.monitoring)])
+            HorizontalPodAutoscalerController(ctx), self.keda, DeploymentController(ctx), GarbageCollector(self.store),
+            self.kubelet, RoutingLoop(self.store, self.table, self.interceptor), self.monitoring,
+            PrometheusConfigLoop(self.monitoring)])
         self.stopping = asyncio.Event()
         self.handover = False
         self.started = time.time()
+
+    def _prometheus_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.monitoring.port}" if self.monitoring.port else None
+
+    def _route_pending(self, key: RouteKey) -> None:
+        """The interceptor holds a first request for a route: KEDA's external-push, woken at once."""
+        namespace, route = key
+        for name in self.keda.scaled_objects_for_route(namespace, route):
+            self.keda.push(namespace, name)
+            self.manager.wake(self.keda, "ScaledObject", namespace, name)
 
     def status(self) -> dict:
         counts = {kind: len(self.store.list(kind)) for kind in self.store.kinds()}

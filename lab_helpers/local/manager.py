@@ -64,6 +64,10 @@ class Manager:
         if delay <= 0:
             self._wake.set()
 
+    def wake(self, loop: Controller | Loop, kind: str, namespace: str, name: str) -> None:
+        """Run `loop` for that object now: a push from outside the store (the interceptor's held request)."""
+        self.enqueue(Key(self.loops.index(loop), kind, namespace, name))
+
     def notify(self, kind: str, namespace: str, name: str, obj: dict[str, Any] | None = None,
                deleted: bool = False) -> None:
         """A store change: enqueue every key that depends on it (the store calls this after each write)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..gateway.interceptor import InterceptedRoute, Interceptor, parse_duration
 from ..gateway.routes import Backend, Route, RouteTable, RouteTarget
 from .controllers.base import DONE, Loop, Result, condition, ns, spec_hash
 from .controllers.workloads import endpoints
@@ -89,6 +90,23 @@ def httproute_targets(store: Store, route: dict[str, Any]) -> tuple[list[RouteTa
     return targets, missing
 
 
+def interceptor_routes(store: Store) -> tuple[dict[str, list[RouteTarget]], list[InterceptedRoute]]:
+    """The KEDA HTTP add-on's routes: each InterceptorRoute's hosts to its target Service, held at zero pods."""
+    hosts: dict[str, list[RouteTarget]] = {}
+    intercepted = []
+    for route in store.list("InterceptorRoute"):
+        spec = route["spec"]
+        target = service_target(store, ns(route), spec["target"]["service"], spec["target"].get("port"), 100)
+        names = tuple(h.lower() for rule in spec.get("rules") or [] for h in rule.get("hosts") or [])
+        if target is None or not names:
+            continue
+        for host in names:
+            hosts[host] = [target]
+        intercepted.append(InterceptedRoute(ns(route), route["metadata"]["name"], names,
+                                            parse_duration((spec.get("timeouts") or {}).get("readiness"))))
+    return hosts, intercepted
+
+
 def build_routes(store: Store) -> tuple[list[Route], dict[tuple[str, str], list[str]]]:
     """The route table, and per HTTPRoute (namespace, name) the backendRefs it could not resolve."""
     hosts = ingress_routes(store)
@@ -103,17 +121,22 @@ def build_routes(store: Store) -> tuple[list[Route], dict[tuple[str, str], list[
 
 
 class RoutingLoop(Loop):
-    """Keeps the gateway's route table equal to what Ingresses, HTTPRoutes and Services say, woken by any change."""
+    """Keeps the gateway's route table equal to what Ingresses, HTTPRoutes, InterceptorRoutes and Services say."""
 
     name = "routing"
-    watches = ("Ingress", "HTTPRoute", "Service", "Pod", "Deployment")
+    watches = ("Ingress", "HTTPRoute", "InterceptorRoute", "Service", "Pod", "Deployment")
 
-    def __init__(self, store: Store, table: RouteTable):
-        self.store, self.table = store, table
+    def __init__(self, store: Store, table: RouteTable, interceptor: Interceptor):
+        self.store, self.table, self.interceptor = store, table, interceptor
         self._installed: list[Route] | None = None
 
     async def sync(self) -> Result:
         routes, unresolved = build_routes(self.store)
+        intercepted_hosts, intercepted = interceptor_routes(self.store)
+        taken = {route.host for route in routes}
+        routes = sorted(routes + [Route(host=host, targets=targets) for host, targets in intercepted_hosts.items()
+                                  if host not in taken], key=lambda route: route.host)
+        self.interceptor.set_routes([r for r in intercepted if not taken.intersection(r.hosts)])
         if routes != self._installed:  # an unchanged table is not swapped (no waiter woken for nothing)
             self.table.replace(routes)
             self._installed = routes

@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from lab_helpers.gateway.interceptor import Interceptor
 from lab_helpers.gateway.routes import NoReadyBackend, Route, RouteTable, RouteTarget
 from lab_helpers.local.controllers.base import spec_hash
 from lab_helpers.local.routing import NO_WORKLOAD, RoutingLoop, build_routes, revision_of
@@ -35,6 +36,11 @@ def pod(store, name, app, host_port, ready=True):
                                                                   "labels": {"app": app}}, "spec": {}})
     store.set_status("Pod", "lab", name, {"phase": "Running", "lab": {"ports": {"8080": host_port}},
                                           "conditions": [{"type": "Ready", "status": str(ready)}]})
+
+
+def interceptor(table, pushed=None):
+    return Interceptor(table, on_pending=(pushed.append if pushed is not None else lambda key: None),
+                       in_flight=lambda host: 0)
 
 
 def httproute(store, weights):
@@ -87,7 +93,7 @@ def test_a_waiter_is_released_by_the_table_update_that_brings_the_first_backend(
     service(store, "iris-predictor", "iris-predictor")
     httproute(store, {"iris-predictor": 1})
     table = RouteTable()
-    loop_ = RoutingLoop(store, table)
+    loop_ = RoutingLoop(store, table, interceptor(table))
 
     async def scenario():
         await loop_.sync()
@@ -117,7 +123,8 @@ def test_a_waiter_gives_up_at_its_timeout():
 
 def test_httproute_status_names_a_missing_backend(store):
     httproute(store, {"nope": 1})
-    asyncio.run(RoutingLoop(store, RouteTable()).sync())
+    table = RouteTable()
+    asyncio.run(RoutingLoop(store, table, interceptor(table)).sync())
     status = store.get("HTTPRoute", "lab", "iris")["status"]["parents"][0]
     resolved = {c["type"]: c for c in status["conditions"]}["ResolvedRefs"]
     assert (resolved["status"], resolved["reason"]) == ("False", "BackendNotFound")

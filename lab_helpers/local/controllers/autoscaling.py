@@ -1,8 +1,8 @@
 """The HorizontalPodAutoscaler controller of the local target: it owns its target's replica count.
 
 The local node runs no metrics server, so the HPA here can only keep `spec.replicas` of its target
-within [minReplicas, maxReplicas], writing through the scale subresource as the real HPA does; its
-conditions say so with the wording of the Kubernetes HPA controller (AbleToScale, ScalingActive,
+within [minReplicas, maxReplicas], writing through the scale subresource as the real HPA does, and
+leaves a target scaled to zero alone (ScalingDisabled, so KEDA's 0 <-> 1 stands); its conditions say so with the wording of the Kubernetes HPA controller (AbleToScale, ScalingActive,
 ScalingLimited). It resyncs every 15 s, the kube-controller-manager's default HPA sync period.
 """
 from __future__ import annotations
@@ -29,6 +29,13 @@ class HorizontalPodAutoscalerController(Controller):
             self._status(hpa, None, [condition("AbleToScale", False, "FailedGetScale", message, prev)])
             return Result(SYNC_PERIOD_SECONDS)
         current = int(target["spec"].get("replicas", 1))
+        if current == 0:  # KEDA took it to zero: the HPA stands aside, as Kubernetes' HPA does
+            self._status(hpa, 0, [
+                condition("AbleToScale", True, "SucceededGetScale", "the HPA controller was able to get the target's "
+                                                                     "current scale", prev),
+                condition("ScalingActive", False, "ScalingDisabled", "scaling is disabled since the replica count "
+                                                                     "of the target is zero", prev)])
+            return Result(SYNC_PERIOD_SECONDS)
         low, high = int(spec.get("minReplicas", 1)), int(spec["maxReplicas"])
         desired = min(max(current, low), high)
         if desired != current:

@@ -1,0 +1,122 @@
+"""The KEDA HTTP add-on's interceptor, as a gateway filter: hold requests while the target has no ready pod.
+
+For the hosts an InterceptorRoute covers (pushed by the routing loop as `InterceptedRoute`s), the
+requests in the gateway are the route's concurrency, and when the target has
+no ready backend it is held until one is Ready, woken by the route-table swap, not by polling
+(`RouteTable.wait_for_backend`). The first held request pushes the route to KEDA at once
+(`on_pending`), as the add-on's external scaler does for an ``external-push`` trigger, so 0 -> 1
+does not wait for a polling interval.
+
+As the add-on answers (https://github.com/kedacore/http-add-on, docs/operate.md and the
+configure-timeouts guide): a request still held when the route's readiness timeout ends gets 504;
+the held requests of one route are bounded (`max_held_per_route`) and the next one gets 503 with
+Retry-After, so a burst at zero replicas costs bounded memory and never touches other routes.
+The readiness timeout 0 means "no separate deadline" (add-on v0.14+): the request is held until the
+response-header timeout, here the gateway's upstream timeout.
+
+Simplified: one interceptor (the add-on runs several replicas sharing counts through its scaler),
+``rules[].paths`` / ``headers`` are not matched (a route covers its hosts on every path), and only
+the concurrency metric is kept (``scalingMetric.requestRate`` is not counted).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+from aiohttp import web
+from pytimeparse2 import parse as parse_time
+
+from .routes import NoReadyBackend, RouteTable, RouteTarget, UnknownHost, normalize_host
+
+RouteKey = tuple[str, str]  # (namespace, InterceptorRoute name)
+
+
+@dataclass(frozen=True)
+class InterceptedRoute:
+    """One InterceptorRoute as the interceptor needs it."""
+
+    namespace: str
+    name: str
+    hosts: tuple[str, ...]
+    readiness_timeout_s: float          # 0 = hold until `hold_ceiling_s`
+
+    @property
+    def key(self) -> RouteKey:
+        return self.namespace, self.name
+
+
+def _error(status: int, message: str, retry_after: int | None = None) -> web.Response:
+    response = web.json_response({"error": message}, status=status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+class Interceptor:
+    """Counts and holds the requests of intercepted hosts; KEDA's triggers read `concurrency` and `pending`."""
+
+    def __init__(self, table: RouteTable, on_pending: Callable[[RouteKey], None], in_flight: Callable[[str], int],
+                 *, max_held_per_route: int = 1024, hold_ceiling_s: float = 300.0):
+        self.table = table
+        self.on_pending = on_pending
+        self.in_flight = in_flight  # the gateway's requests in flight for a host
+        self.max_held_per_route = max_held_per_route
+        self.hold_ceiling_s = hold_ceiling_s
+        self._by_host: dict[str, InterceptedRoute] = {}
+        self._held: Counter[RouteKey] = Counter()
+
+    def set_routes(self, routes: list[InterceptedRoute]) -> None:
+        """Replace the intercepted routes (the routing loop calls this on every change)."""
+        self._by_host = {host: route for route in routes for host in route.hosts}
+
+    def covers(self, host: str) -> bool:
+        return host in self._by_host
+
+    def pending(self, key: RouteKey) -> int:
+        """Requests held for a ready pod right now."""
+        return self._held[key]
+
+    def concurrency(self, key: RouteKey) -> int:
+        """Requests in the gateway for the route's hosts right now, held or being answered (the add-on's
+        concurrency metric, what an ``external-push`` trigger reports)."""
+        return sum(self.in_flight(host) for host, route in self._by_host.items() if route.key == key)
+
+    async def hold(self, request: web.BaseRequest, target: RouteTarget) -> web.Response | None:
+        """The gateway filter: wait for a ready backend of `target`; None when there is one, else the answer."""
+        host = normalize_host(request.host)
+        route = self._by_host.get(host)
+        if route is None:
+            return None
+        try:
+            self.table.pick_backend(host, target)
+            return None
+        except (NoReadyBackend, UnknownHost):
+            pass
+        if self._held[route.key] >= self.max_held_per_route:
+            return _error(503, f"interceptor: {self.max_held_per_route} requests already held for "
+                               f"{route.namespace}/{route.name} while it scales from zero", retry_after=1)
+        timeout = route.readiness_timeout_s or self.hold_ceiling_s
+        self._held[route.key] += 1
+        if self._held[route.key] == 1:
+            self.on_pending(route.key)
+        try:
+            await self.table.wait_for_backend(host, target, timeout)
+            return None
+        except (NoReadyBackend, UnknownHost):
+            return _error(504, f"interceptor: {target.namespace}/{target.service} had no ready endpoint within "
+                               f"the readiness timeout ({timeout:g}s) of InterceptorRoute "
+                               f"{route.namespace}/{route.name}; see runbooks/scale-to-zero-failing.md")
+        finally:
+            self._held[route.key] -= 1
+
+
+
+def parse_duration(value: str | None) -> float:
+    """A duration as the add-on's CRD takes it (``"30s"``, ``"1m30s"``, ``"500ms"``) in seconds; unset is 0."""
+    if value is None or str(value).strip() == "":
+        return 0.0
+    seconds = parse_time(str(value))
+    if seconds is None or seconds < 0:
+        raise ValueError(f"{value!r} is not a duration (e.g. 30s, 1m30s, 500ms)")
+    return float(seconds)
