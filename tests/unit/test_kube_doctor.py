@@ -35,9 +35,12 @@ def test_empty_cluster_lists_every_missing_piece_and_what_installs_it(empty_clus
         assert f"missing  ClusterServingRuntime {runtime}: its CRD is missing" in report
     assert states["namespace lab (where the notebooks work)"] == "missing"
     assert set(states.values()) == {"missing"}
-    for hint in ("`flux install`", "apply manifests/flux/", "kedacore/keda from https://kedacore.github.io/charts",
-                 "kedacore/keda-add-ons-http", "flagger/flagger from https://flagger.app",
-                 "prometheus-community/kube-prometheus-stack from https://prometheus-community.github.io/helm-charts",
+    for hint in ("`flux install`", "apply manifests/flux/",
+                 "apply manifests/platform/keda.yaml (Flux HelmRelease of chart kedacore/keda)",
+                 "apply manifests/platform/keda.yaml (Flux HelmRelease of chart kedacore/keda-add-ons-http) (after KEDA)",
+                 "flagger/flagger from https://flagger.app",
+                 "apply manifests/platform/kube-prometheus-stack.yaml (Flux HelmRelease of chart "
+                 "prometheus-community/kube-prometheus-stack)",
                  "cilium/cilium from https://helm.cilium.io/", "`kubectl create namespace lab`"):
         assert hint in report, hint
     assert report.count("-> to install:") == 8

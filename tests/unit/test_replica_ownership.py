@@ -99,7 +99,14 @@ def test_the_hpa_holds_its_target_within_its_bounds(store, tmp_path):
     hpa = store.get("HorizontalPodAutoscaler", "lab", "iris-predictor")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 4)
     hpa_controller = HorizontalPodAutoscalerController(Context(store, tmp_path))
-    for written, held in ((0, 1), (3, 3), (9, 4)):
+    # 0 stays 0: an HPA whose target is at zero disables itself (ScalingDisabled), which is what lets
+    # KEDA own 0 <-> 1 (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#implicit-maintenance-mode-deactivation)
+    store.scale("Deployment", "lab", "iris-predictor", 0)
+    asyncio.run(hpa_controller.reconcile(store.get("HorizontalPodAutoscaler", "lab", "iris-predictor")))
+    assert store.get("Deployment", "lab", "iris-predictor")["spec"]["replicas"] == 0
+    status = store.get("HorizontalPodAutoscaler", "lab", "iris-predictor")["status"]
+    assert {c["type"]: c["reason"] for c in status["conditions"]}["ScalingActive"] == "ScalingDisabled"
+    for written, held in ((1, 1), (3, 3), (9, 4)):
         store.scale("Deployment", "lab", "iris-predictor", written)
         result = asyncio.run(hpa_controller.reconcile(store.get("HorizontalPodAutoscaler", "lab", "iris-predictor")))
         assert store.get("Deployment", "lab", "iris-predictor")["spec"]["replicas"] == held
