@@ -2,7 +2,8 @@
 
 Parameters are injected with papermill's prepare-only mode into copies under build/nbval/, which keep
 the committed outputs; nbval then re-executes those copies in order (state carries through the local
-target) and compares only cells tagged ``nbval-check-output`` (``--nbval-lax``).
+target) and compares only cells tagged ``nbval-check-output`` (``--nbval-lax``). Kernels run on private Unix sockets
+(`nbval_ipc`), as the runner's do.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def run_nbval(target: str = "local", only: str | None = None, start: str | None 
               cell_timeout: int = 900, extra: list[str] | None = None) -> int:
     books = prepare(target, only=only, start=start)
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-           f"--nbval-cell-timeout={cell_timeout}", f"--sanitize-with={SANITIZE}", "-p", "no:cacheprovider",
+           f"--nbval-cell-timeout={cell_timeout}", f"--nbval-sanitize-with={SANITIZE}", "-p", "no:cacheprovider",
+           "-p", "lab_helpers.series.nbval_ipc",
            f"--rootdir={build_dir() / 'nbval'}", *(extra or []), *map(str, books)]
     # Run where the notebooks live so relative paths resolve as in JupyterLab.
     return subprocess.call(cmd, cwd=str(REPO_ROOT / "notebooks"))

@@ -1,44 +1,21 @@
 """Headless execution of the notebook series with papermill: progress, named failures, HTML for review."""
 from __future__ import annotations
 
-import functools
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import papermill
-from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 from papermill.execute import ERROR_MARKER_TAG
-from traitlets import CaselessStrEnum, default
 
+from .kernels import IPCKernelManager
 from .notebook_files import series, write_clean
 from ..paths import build_dir
 
 KERNEL = "python3"  # the kernel of the interpreter running papermill, i.e. the lab's venv
-
-
-class IPCKernelManager(AsyncKernelManager):
-    """Kernels on Unix sockets in a private temp folder instead of loopback TCP.
-
-    Only this user can reach them (TCP ports on 127.0.0.1 are open to every local user), and
-    ipykernel has no reason to warn "Kernel is running over TCP without encryption" for each notebook.
-    """
-
-    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-
-    @default("ip")
-    def _private_socket_prefix(self) -> str:
-        return str(Path(_socket_dir().name) / "kernel")
-
-
-@functools.cache
-def _socket_dir() -> tempfile.TemporaryDirectory:
-    """One private folder (mode 700) for this process's kernel sockets, removed when the process exits."""
-    return tempfile.TemporaryDirectory(prefix="lab-kernels-")
 
 
 @dataclass
@@ -72,6 +49,7 @@ def execute(notebook: Path, output: Path, parameters: dict, cell_timeout: int) -
             str(notebook), str(output), parameters=parameters, kernel_name=KERNEL,
             cwd=str(notebook.parent), execution_timeout=cell_timeout, progress_bar=False,
             log_output=False, kernel_manager_class=IPCKernelManager,
+            coalesce_streams=True,  # a progress line rewritten in place is kept as its last state, in one output
         )
     except PapermillExecutionError as exc:
         raise NotebookFailure(notebook.name, _failed_cell(output), exc.exec_count,

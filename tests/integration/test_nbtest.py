@@ -9,10 +9,9 @@ from lab_helpers.series.nbtest import run_nbval
 def book(series_dir):
     books = series_dir
 
-    def write(committed_output: str):
+    def write(committed_output: str, checked_source: str = "print(f'answer {6 * 7} on {target}')"):
         params = nbformat.v4.new_code_cell("target = 'local'", metadata={"tags": ["parameters"]}, execution_count=1)
-        check = nbformat.v4.new_code_cell("print(f'answer {6 * 7} on {target}')", execution_count=2,
-                                          metadata={"tags": ["nbval-check-output"]})
+        check = nbformat.v4.new_code_cell(checked_source, execution_count=2, metadata={"tags": ["nbval-check-output"]})
         check.outputs = [nbformat.v4.new_output("stream", name="stdout", text=committed_output)]
         noisy = nbformat.v4.new_code_cell("import time; print(time.time())", execution_count=3)
         noisy.outputs = [nbformat.v4.new_output("stream", name="stdout", text="0\n")]
@@ -35,3 +34,17 @@ def test_changed_checkpoint_output_fails(book):
 def test_the_target_parameter_is_injected(book):
     book("answer 42 on local\n")
     assert run_nbval(target="kubernetes", extra=["-q"]) != 0  # the injected target shows in the checked output
+
+
+def test_kernels_run_on_private_sockets_and_do_not_warn(book, capfd):
+    book("ipc\n", "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)")
+    assert run_nbval(target="local", extra=["-q"]) == 0  # the kernel itself reports its transport
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "--sanitize-with has been renamed" not in err
+
+
+def test_a_finished_progress_line_in_a_checkpoint_is_not_compared(book):
+    """A wait inside a checkpoint cell (here one that did not happen when the outputs were committed) passes."""
+    book("answer 42\n", "from lab_helpers.progress import Dots\n"
+                         "Dots('waiting for the answer').done('42 found')\nprint('answer', 6 * 7)")
+    assert run_nbval(target="local", extra=["-q"]) == 0

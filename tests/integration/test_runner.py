@@ -1,4 +1,6 @@
 """The headless runner executes in order, renders HTML, and names notebook and cell on failure."""
+import re
+
 import nbformat
 import pytest
 
@@ -49,3 +51,15 @@ def test_cli_exit_code_and_message_on_failure(series_dir, capsys):
     assert main(["run", "--cell-timeout", "60"]) == 1
     err = capsys.readouterr().err
     assert "FAILED: 00_broken.ipynb failed in cell 2" in err and "ZeroDivisionError" in err
+
+
+def test_a_progress_line_is_saved_as_one_output_with_its_summary(series_dir):
+    _write(series_dir / "00_wait.ipynb", "import time\nfrom lab_helpers.progress import Dots\n"
+                                         "dots = Dots('waiting for the answer', every=0)\n"
+                                         "for _ in range(3):\n    time.sleep(0.3)  # past the kernel's flush interval\n"
+                                         "    dots.tick()\n"
+                                         "dots.done('42 found')")
+    [done] = run_series(cell_timeout=60)
+    cell = nbformat.read(str(done), as_version=4).cells[-1]
+    assert [o.output_type for o in cell.outputs] == ["stream"]
+    assert re.fullmatch(r"⏳ waiting for the answer: 42 found in \d+\.\d s\n", cell.outputs[0].text)

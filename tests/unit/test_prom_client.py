@@ -76,7 +76,7 @@ def test_waiting_on_a_prometheus_that_never_comes_up_ends_with_target_unavailabl
             with pytest.raises(TargetUnavailable):
                 client.wait_for_series("up", timeout=0.5, every=0.1)
     assert time.monotonic() - began < 3
-    assert capsys.readouterr().out.startswith("waiting for up")
+    assert capsys.readouterr().out.rsplit("\r", 1)[-1].startswith("⏳ waiting for up: timed out in")
 
 
 def test_wait_until_quiet_returns_once_the_alert_is_gone_and_times_out_otherwise(monkeypatch):
