@@ -226,13 +226,16 @@ class Gateway:
         try:
             body = await self._read_body(request)
         except TimeoutError:
-            timed_out = call.error(408, f"request body not received within {self.body_timeout_s:g} s")
-            timed_out.force_close()  # the rest of that body is not waited for
-            return await self._finish(call, timed_out)
+            timed_out = await self._finish(
+                call, call.error(408, f"request body not received within {self.body_timeout_s:g} s"))
+            request.protocol.force_close()  # no lingering for the rest of a body that has stopped coming
+            return timed_out
         finally:
             self.reading -= 1
         if body is None:
-            return await self._finish(call, call.error(413, f"request body larger than {self.max_body_bytes} bytes"))
+            too_large = call.error(413, f"request body larger than {self.max_body_bytes} bytes")
+            too_large.force_close()  # the rest of that body is not read: the connection cannot carry another request
+            return await self._finish(call, too_large)
         call.body = body
         in_flight = self._in_flight.get(host, 0)
         if in_flight >= self.max_in_flight_per_route:
