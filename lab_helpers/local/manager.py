@@ -23,6 +23,7 @@ log = logging.getLogger("lab.manager")
 
 BACKOFF_BASE, BACKOFF_CAP = 0.05, 30.0
 RESYNC_SECONDS = 30.0
+SETTLE_SECONDS = 5.0  # the longest an API write waits for the loops it woke
 ALL = "*"  # kind of the key that stands for "every object of this controller"
 
 
@@ -53,8 +54,10 @@ class Manager:
         self.queue: dict[Key, float] = {}
         self.failures: dict[Key, int] = {}
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set when nothing is due now and nothing is running
         self._next_resync = 0.0
         store.listeners.append(self.notify)
+        store.settlers.append(self.settled)
 
     # --- what enqueues ----------------------------------------------------------------------------
     def enqueue(self, key: Key, delay: float = 0.0) -> None:
@@ -62,6 +65,7 @@ class Manager:
         if due < self.queue.get(key, float("inf")):
             self.queue[key] = due
         if delay <= 0:
+            self._idle.clear()
             self._wake.set()
 
     def wake(self, loop: Controller | Loop, kind: str, namespace: str, name: str) -> None:
@@ -117,6 +121,8 @@ class Manager:
             while not stopping.is_set():
                 self._wake.clear()
                 next_due = await self.run_due()
+                if next_due is None or next_due > self.clock():
+                    self._idle.set()
                 wait = self._next_resync - self.clock()
                 if next_due is not None:
                     wait = min(wait, next_due - self.clock())
@@ -127,6 +133,13 @@ class Manager:
                         pass
         finally:
             watcher.cancel()
+
+    async def settled(self, limit_s: float = SETTLE_SECONDS) -> None:
+        """Return once every key due now has run, so a read sees what the last write led to (at most `limit_s`)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), limit_s)
+        except TimeoutError:
+            log.warning("control loops still busy after %.0f s; answering without waiting longer", limit_s)
 
     async def _process(self, key: Key) -> None:
         loop = self.loops[key.loop]
