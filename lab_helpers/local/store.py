@@ -7,7 +7,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from ..errors import NotFound
 
@@ -52,6 +52,13 @@ class Store:
         self._rv = int(row[0]) if row else 0
         # callables(kind, namespace, name, obj, deleted), told after every change (obj: as written, or as it was)
         self.listeners: list[Callable[..., None]] = []
+        # awaitables of whoever reacts to changes (the controller manager): done once what they woke has run
+        self.settlers: list[Callable[[], Awaitable[None]]] = []
+
+    async def settled(self) -> None:
+        """Wait until the reactions to the writes so far have run (the API answers a write after this)."""
+        for settle in self.settlers:
+            await settle()
 
     def _next_rv(self) -> str:
         self._rv += 1
