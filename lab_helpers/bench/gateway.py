@@ -26,6 +26,7 @@ import psutil
 import uvloop
 
 from ..gateway import Backend, Gateway, Route, RouteTable, RouteTarget
+from .loadgen import closed_loop
 
 MODEL_NAME = "iris"
 ROUTE_HOST = "iris-bench.example.com"  # KServe's {{.Name}}-{{.Namespace}}.example.com
@@ -198,28 +199,23 @@ class _Path:
 
 
 async def _drive(path: _Path, body: bytes, concurrency: int, requests: int, seconds: float, result: PathResult) -> None:
-    """`concurrency` closed-loop clients until `requests` were sent or `seconds` passed."""
-    remaining = requests
-    deadline = time.perf_counter() + seconds
+    """`concurrency` closed-loop clients (the load generator's loop) until `requests` were sent or `seconds` passed."""
     latencies, post, url, headers = result.latencies_s, path.session.post, path.url, path.headers
 
-    async def client() -> None:
-        nonlocal remaining
-        while remaining > 0 and time.perf_counter() < deadline:
-            remaining -= 1
-            started = time.perf_counter()
-            try:
-                async with post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    ok = response.status == 200
-            except aiohttp.ClientError:
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - started)
-            else:
-                result.errors += 1
+    async def send(_index: int) -> None:
+        started = time.perf_counter()
+        try:
+            async with post(url, data=body, headers=headers) as response:
+                await response.read()
+                ok = response.status == 200
+        except aiohttp.ClientError:
+            ok = False
+        if ok:
+            latencies.append(time.perf_counter() - started)
+        else:
+            result.errors += 1
 
-    await asyncio.gather(*(client() for _ in range(concurrency)))
+    await closed_loop(send, concurrency, requests, time.perf_counter() + seconds)
 
 
 async def _measure(

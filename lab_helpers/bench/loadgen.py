@@ -24,7 +24,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 import pandas as pd
@@ -115,23 +115,30 @@ async def _drive(plan: _Plan) -> list[tuple[float, float, int, bool, str]]:
             records.append((sent - started, (time.perf_counter() - sent) * 1000.0, status, valid, error))
 
         if plan.rate is None:
-            await _closed_loop(plan, send, deadline)
+            await closed_loop(send, plan.concurrency, plan.requests, deadline)
         else:
             await _open_loop(plan, send, started, deadline)
     return records
 
 
-async def _closed_loop(plan: _Plan, send: Callable[[int], Any], deadline: float) -> None:
+async def closed_loop(send: Callable[[int], Awaitable[None]], concurrency: int, requests: int,
+                      deadline: float) -> None:
+    """`concurrency` workers each start request *i* (``await send(i)``) as soon as their previous one is answered,
+    until `requests` were started or ``time.perf_counter()`` reached `deadline`.
+
+    The one closed loop of the package: `run_load` passes a `send` that records a row per request, the gateway
+    benchmark one that posts on its persistent per-path session and keeps its own latency and error counts.
+    """
     indexes = itertools.count()
 
     async def worker() -> None:
         while time.perf_counter() < deadline:
             index = next(indexes)
-            if index >= plan.requests:
+            if index >= requests:
                 return
             await send(index)
 
-    await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 async def _open_loop(plan: _Plan, send: Callable[[int], Any], started: float, deadline: float) -> None:

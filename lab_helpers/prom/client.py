@@ -151,6 +151,29 @@ class PromClient:
             dots.tick()
             time.sleep(every)
 
+    def wait_for_alert_state(self, alertname: str, state: str, since: TimeLike, timeout: float = 120.0,
+                             every: float = 2.0, step: str = "2s", **labels: str) -> pd.DataFrame:
+        """Poll the alert's history (the ``ALERTS`` series since `since`) until it shows `state`; that history.
+
+        ``ALERTS`` keeps every state an alert was in, so the answer shows the whole way there (pending, firing).
+        LabError with the states seen if `state` does not come within `timeout`.
+        """
+        selector = ", ".join([f'alertname="{alertname}"', *(f'{k}="{v}"' for k, v in labels.items())])
+        dots = Dots(f"waiting for alert {alertname} to be {state}")
+        deadline = time.monotonic() + timeout
+        while True:
+            history = self.query_range(f"ALERTS{{{selector}}}", start=since, end="now", step=step)
+            seen = sorted(set(history["alertstate"])) if "alertstate" in history else []
+            if state in seen:
+                dots.done(state)
+                return history
+            if time.monotonic() >= deadline:
+                dots.done("timed out")
+                raise LabError(f"alert {alertname} {labels or ''} was not {state} within {timeout:g} s "
+                               f"(states seen: {', '.join(seen) or 'none'}). See {RUNBOOK}")
+            time.sleep(every)
+            dots.tick()
+
     def rules(self) -> pd.DataFrame:
         """Every loaded rule: group, name, type (alerting/recording), state, health, query, for_s, last_error."""
         rows = [{"group": group["name"], "name": rule["name"], "type": rule["type"],
@@ -220,5 +243,6 @@ def _frame(data: dict[str, Any]) -> pd.DataFrame:
     rows = [{**series["metric"], "timestamp": stamp, "value": _float(value)}
             for series in result for stamp, value in series["values"]]
     frame = pd.DataFrame(rows, columns=None if rows else ["timestamp", "value"])
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s", utc=True)
+    # Prometheus keeps milliseconds; rounding drops the float noise that would print as ...884000063.
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s", utc=True).dt.round("ms")
     return _sorted(frame, ["__name__"])

@@ -11,7 +11,8 @@ from typing import Iterator
 
 import pytest
 
-from lab_helpers.bench.loadgen import run_load
+from lab_helpers.bench.loadgen import closed_loop, run_load
+from lab_helpers.bench.phases import run_phases
 
 PATH = "/v2/models/iris/infer"
 HOST = "iris-lab.example.com"
@@ -87,6 +88,31 @@ def test_stops_after_the_requested_count_and_sends_the_host_header(backend):
     assert len(frame) == 25 and set(frame["status"]) == {200} and frame["valid"].all()
     assert backend.hosts == [HOST] * 25
     assert frame["start"].is_monotonic_increasing and (frame["latency_ms"] > 0).all()
+
+
+def test_the_closed_loop_sends_each_index_once_with_at_most_concurrency_in_flight():
+    sent, in_flight, peak = [], 0, 0
+
+    async def send(index: int) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0)  # let the other workers run while this one "waits for its answer"
+        sent.append(index)
+        in_flight -= 1
+
+    asyncio.run(closed_loop(send, concurrency=3, requests=10, deadline=time.perf_counter() + 3600))
+    assert sorted(sent) == list(range(10)) and peak == 3
+
+
+def test_the_closed_loop_starts_nothing_after_its_deadline():
+    sent = []
+
+    async def send(index: int) -> None:
+        sent.append(index)
+
+    asyncio.run(closed_loop(send, concurrency=2, requests=10, deadline=time.perf_counter() - 1))
+    assert sent == []
 
 
 def test_stops_at_the_time_bound_in_closed_loop(slow_backend):
@@ -165,3 +191,11 @@ def test_bad_bounds_are_refused_before_anything_is_sent(backend, bad, message):
 def test_only_http_urls_are_accepted():
     with pytest.raises(ValueError, match="url must be http"):
         run_load("file:///etc/passwd", HOST, PATH, payload, progress=False)
+
+
+def test_phases_run_one_after_the_other_at_their_rates(backend):
+    frame, phases = run_phases(backend.url, HOST, PATH, payload, rates=[20, 40], seconds=0.25, invalid_share=0.5)
+    assert [p.rate for p in phases] == [20, 40]
+    assert phases[0].start < phases[0].end <= phases[1].start < phases[1].end
+    assert frame.groupby("rate").size().to_dict() == {20: 5, 40: 10}  # due times below each 0.25 s bound
+    assert (~frame["valid"]).sum() == 2 + 5

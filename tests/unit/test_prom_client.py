@@ -112,3 +112,39 @@ def test_a_prometheus_still_starting_is_unavailable_not_an_error_and_a_wait_ride
         prom.query("up")
     frame = prom.wait_for_series("up", timeout=10, every=0.01)
     assert frame["value"].tolist() == [1.0]
+
+
+def test_range_timestamps_keep_the_milliseconds_prometheus_has_and_no_float_noise():
+    frame = _frame({"resultType": "matrix", "result": [{"metric": {}, "values": [[1764629373.884, "1"]]}]})
+    assert frame["timestamp"][0] == pd.Timestamp("2025-12-01 22:49:33.884", tz="UTC")
+    assert str(frame["timestamp"][0]).endswith(":33.884000+00:00")
+
+
+def alerts_matrix(*states: str) -> dict:
+    """``ALERTS`` as a range query answers: a series per state, one sample per state here, 2 s apart."""
+    return {"resultType": "matrix", "result": [
+        {"metric": {"__name__": "ALERTS", "alertname": "ModelHighErrorRate", "alertstate": state},
+         "values": [[1700000000 + 2 * index, "1"]]} for index, state in enumerate(states)]}
+
+
+def test_wait_for_alert_state_returns_the_history_once_the_state_shows(monkeypatch):
+    answers = iter([alerts_matrix(), alerts_matrix("pending"), alerts_matrix("pending", "firing")])
+    queries = []
+    client = PromClient("http://127.0.0.1:9")
+
+    def get(path, params=None, what=""):
+        queries.append(params["query"])
+        return next(answers)
+
+    monkeypatch.setattr(client, "_get", get)
+    history = client.wait_for_alert_state("ModelHighErrorRate", "firing", since=1700000000, timeout=60, every=0,
+                                          destination_workload="iris-predictor")
+    assert history.sort_values("timestamp")["alertstate"].tolist() == ["pending", "firing"]
+    assert queries[-1] == 'ALERTS{alertname="ModelHighErrorRate", destination_workload="iris-predictor"}'
+
+
+def test_wait_for_alert_state_names_the_states_it_saw_when_it_gives_up(monkeypatch):
+    client = PromClient("http://127.0.0.1:9")
+    monkeypatch.setattr(client, "_get", lambda *a, **k: alerts_matrix("pending"))
+    with pytest.raises(LabError, match="was not firing within 0 s .states seen: pending"):
+        client.wait_for_alert_state("ModelHighErrorRate", "firing", since=1700000000, timeout=0, every=0)

@@ -7,7 +7,8 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab_helpers.gateway.metrics import DURATION_BUCKETS_MS, RequestMetrics, destination_workload, metrics_handler
+from lab_helpers.gateway.metrics import (DURATION_BUCKETS_MS, ENVOY_BUCKETS_MS, RequestMetrics, destination_workload,
+                                         metrics_handler)
 from lab_helpers.gateway.proxy import Exchange
 from lab_helpers.gateway.routes import Backend, RouteTarget
 
@@ -49,14 +50,21 @@ def test_an_answered_request_is_counted_by_the_source_and_destination_reporters(
         assert got[("istio_request_duration_milliseconds_sum", labels(reporter, "200"))] == 12.0
 
 
-def test_duration_is_in_milliseconds_in_envoys_buckets():
+def test_duration_is_in_milliseconds():
     metrics = RequestMetrics()
-    metrics.observe(exchange(200, 0.004))  # 4 ms: above the 1 ms bound, within 5 ms
+    metrics.observe(exchange(200, 0.0035))  # 3.5 ms: above the 3 ms bound, within 4 ms
     got = samples(metrics)
     bucket = lambda le: got[("istio_request_duration_milliseconds_bucket",
                              tuple(sorted((*labels("destination", "200"), ("le", le)))))]
-    assert bucket("1.0") == 0 and bucket("5.0") == 1 and bucket("+Inf") == 1
-    assert DURATION_BUCKETS_MS[:4] == (0.5, 1, 5, 10) and DURATION_BUCKETS_MS[-1] == 3600000
+    assert bucket("3.0") == 0 and bucket("4.0") == 1 and bucket("+Inf") == 1
+
+
+def test_buckets_resolve_the_labs_latencies_and_keep_every_envoy_bound():
+    bounds = DURATION_BUCKETS_MS
+    assert list(bounds) == sorted(set(bounds))
+    lab_range = [b for b in bounds if 1 <= b <= 250]
+    assert all(upper / lower <= 1.5 for lower, upper in zip(lab_range, lab_range[1:]))
+    assert set(ENVOY_BUCKETS_MS) <= set(bounds)  # an le="25" query means the same on a mesh
 
 
 def test_a_request_the_gateway_answered_itself_has_no_destination_sample():
