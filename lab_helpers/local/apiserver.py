@@ -1,7 +1,16 @@
-"""The local target's API server: apply (validated, all-or-nothing), get/list/delete, events. Token-protected."""
+"""The local target's API server: apply (validated, all-or-nothing), get/list/delete, events. Token-protected.
+
+Every answer is JSON, errors included: ``{"error": ...}`` naming what is wrong, 4xx for a request that
+is wrong (bad JSON, a body of the wrong shape, a bad label selector, an unknown path), 5xx only for a
+fault of the server itself. After a write, the answer waits (bounded) until the control loops it woke
+have run (`Store.settled`), so a read right after it sees its consequences: a Ready condition read
+after a pod was deleted is computed from the pods that exist now.
+"""
 from __future__ import annotations
 
 import hmac
+import json
+import logging
 from typing import Any, Callable
 
 from aiohttp import web
@@ -56,8 +65,57 @@ def descendants(store: Store, obj: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+log = logging.getLogger(__name__)
+
+
+class BadRequest(LabError):
+    """A request the API cannot act on: its body or query is not what the endpoint takes (HTTP 400)."""
+
+
 def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or BadRequest saying what it is instead."""
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"{request.method} {request.path}: the body is not JSON ({exc})") from exc
+    if not isinstance(body, dict):
+        raise BadRequest(f"{request.method} {request.path}: expected a JSON object, got a JSON {_json_type(body)}")
+    return body
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+def apply_documents(body: dict[str, Any]) -> list[Document]:
+    """The documents of an apply request: ``{"documents": [{"object": {...}, "origin": "..."}, ...]}``."""
+    documents = body.get("documents")
+    if not isinstance(documents, list) or not documents:
+        raise BadRequest('apply: expected {"documents": [{"object": {...}, "origin": "..."}, ...]} with at least '
+                         f"one document, got documents={json.dumps(documents)[:80]}")
+    docs = []
+    for index, entry in enumerate(documents):
+        if not isinstance(entry, dict) or "object" not in entry:
+            raise BadRequest(f'apply: documents[{index}] must be an object with an "object" field, got '
+                             f"{json.dumps(entry)[:80]}")
+        docs.append(Document(obj=entry["object"], origin=str(entry.get("origin") or f"document {index}")))
+    return docs
+
+
+def label_selector(pairs: list[str]) -> dict[str, str]:
+    """``label=key=value`` query parameters as a selector; BadRequest naming a pair that is not key=value."""
+    selector = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadRequest(f"label selector {pair!r}: expected key=value")
+        selector[key] = value
+    return selector
 
 
 def make_app(store: Store, token: str, status: Callable[[], dict]) -> web.Application:
@@ -65,24 +123,30 @@ def make_app(store: Store, token: str, status: Callable[[], dict]) -> web.Applic
     async def auth(request: web.Request, handler):
         if request.path != "/healthz":
             given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given, token):
+            if not hmac.compare_digest(given.encode(), token.encode()):
                 return _error(401, "missing or wrong token (read it from .lab/token)")
         try:
-            return await handler(request)
+            response = await handler(request)
         except NotFound as exc:
             return _error(404, str(exc))
         except ManifestError as exc:
             return _error(422, str(exc), document=exc.document, path=exc.path, expected=exc.expected)
         except LabError as exc:
             return _error(400, str(exc))
+        except web.HTTPException as exc:  # no such path, or a method the path does not take
+            return _error(exc.status, f"{request.method} {request.path}: {exc.reason}")
+        except Exception:
+            log.exception("API request %s %s failed", request.method, request.path)
+            return _error(500, f"{request.method} {request.path}: the control plane failed (see .lab/daemon.log)")
+        if request.method != "GET":
+            await store.settled()
+        return response
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     async def apply(request: web.Request) -> web.Response:
-        body = await request.json()
-        docs = [Document(obj=d["object"], origin=d.get("origin", f"document {i}"))
-                for i, d in enumerate(body.get("documents") or [])]
+        docs = apply_documents(await json_object(request))
         validate_documents(docs)
         check_served(store, docs)
         applied = [store.apply(doc.obj) for doc in docs]  # each write wakes the loops that watch it
@@ -96,7 +160,7 @@ def make_app(store: Store, token: str, status: Callable[[], dict]) -> web.Applic
         return web.json_response(store.get(*_ref(request)))
 
     async def list_(request: web.Request) -> web.Response:
-        labels = dict(pair.split("=", 1) for pair in request.query.getall("label", []))
+        labels = label_selector(request.query.getall("label", []))
         return web.json_response({"items": store.list(request.match_info["kind"], request.query.get("namespace"),
                                                       labels)})
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -26,6 +27,18 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def private_file(path: Path) -> Path:
+    """Create `path` (if missing) readable and writable by this user only, like the API token.
+
+    For sqlite databases: SQLite gives the -wal, -shm and -journal files it creates beside a
+    database the database file's permissions, so those stay private too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
 def labels_match(obj: dict[str, Any], selector: dict[str, str] | None) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
     return all(labels.get(k) == v for k, v in (selector or {}).items())
@@ -39,8 +52,7 @@ class Store:
     """
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(str(private_file(path)), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS objects (kind TEXT, namespace TEXT, name TEXT, body TEXT,"

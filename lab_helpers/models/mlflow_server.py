@@ -26,6 +26,7 @@ import httpx
 import psutil
 
 from ..errors import LabError
+from ..local.store import private_file
 from ..paths import lab_home
 from ..processes import free_port, group_members, stop_group
 from ..progress import Dots
@@ -129,7 +130,7 @@ def _start(state: Path, timeout: float) -> str:
         raise LabError(f"no mlflow executable beside {sys.executable}: install mlflow into this environment")
     artifacts = state / "artifacts"
     artifacts.mkdir(exist_ok=True)
-    backend_store_uri = f"sqlite:///{state / 'mlflow.db'}"
+    backend_store_uri = f"sqlite:///{private_file(state / 'mlflow.db')}"
     for _ in range(PORT_ATTEMPTS):
         port = free_port(HOST)
         log_offset = _log_path(state).stat().st_size if _log_path(state).exists() else 0
