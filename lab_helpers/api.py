@@ -89,6 +89,18 @@ class Lab(ABC):
     def endpoint(self, name: str, namespace: str | None = None) -> tuple[str, str]:
         """(base URL to send requests to, Host header) for an InferenceService."""
 
+    def interceptor_endpoint(self, route: str, namespace: str | None = None) -> tuple[str, str]:
+        """(base URL, Host header) of an InterceptorRoute: the way in that the KEDA HTTP add-on counts and holds."""
+        obj = self.get("InterceptorRoute", route, namespace)
+        hosts = [host for rule in obj["spec"].get("rules") or [] for host in rule.get("hosts") or []]
+        if not hosts:
+            raise ValueError(f"InterceptorRoute {route} has no spec.rules[].hosts: callers have no Host to send")
+        return self.interceptor_url(), hosts[0]
+
+    @abstractmethod
+    def interceptor_url(self) -> str:
+        """Where the HTTP add-on's interceptor proxy answers for this target."""
+
     @abstractmethod
     def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2",
               model: str | None = None, namespace: str | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from .transport import ApiFailure, KubeApi, Target, load_api_client
 
 FIELD_MANAGER = "serving-lab"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+INTERCEPTOR_ENV = "LAB_INTERCEPTOR_URL"
 INGRESS_ENV = "LAB_INGRESS_URL"
 INFER_TIMEOUT_S = 120.0
 WATCH_TICK_S = 5.0  # a watch re-connects at least this often, so progress and deadlines are checked
@@ -296,6 +297,16 @@ class KubernetesLab(Lab):
                 f"and os.environ['{INGRESS_ENV}'] = fwd.url")
         parts = urlsplit(url)
         return ingress.rstrip("/") + parts.path.rstrip("/"), parts.hostname or ""
+
+    def interceptor_url(self) -> str:
+        """$LAB_INTERCEPTOR_URL: the HTTP add-on's proxy, e.g. a port-forward to it."""
+        url = os.environ.get(INTERCEPTOR_ENV)
+        if not url:
+            raise TargetUnavailable(
+                f"set {INTERCEPTOR_ENV} to where the KEDA HTTP add-on's interceptor answers, e.g. after "
+                "`kubectl -n keda port-forward svc/keda-add-ons-http-interceptor-proxy 8081:8080` set "
+                f"{INTERCEPTOR_ENV}=http://127.0.0.1:8081 (requests that bypass it are neither counted nor held)")
+        return url.rstrip("/")
 
     def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2",
               model: str | None = None, namespace: str | None = None) -> dict[str, Any]:

@@ -121,6 +121,10 @@ class LocalLab(Lab):
             raise LabError(f"InferenceService {name} has no status.url yet: wait for it to be Ready first")
         return self.gateway_url, urlparse(url).hostname
 
+    def interceptor_url(self) -> str:
+        """The local gateway is also the interceptor: it holds requests for InterceptorRoute hosts."""
+        return self.gateway_url
+
     def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2", model: str | None = None,
               namespace: str | None = None) -> dict[str, Any]:
         base, host = self.endpoint(name, namespace)
