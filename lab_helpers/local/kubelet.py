@@ -460,6 +460,9 @@ class Kubelet(Loop):
     def __init__(self, store: Store, home: Path):
         self.store, self.home = store, home
         self.workers: dict[str, PodWorker] = {}
+        # Deleted pods still terminating (SIGTERM, grace period): the loop does not wait for them, so
+        # the reconciles after a deletion (the replacement pod, routes, status) are not held up by it.
+        self.terminating: set[asyncio.Task[None]] = set()
 
     async def sync(self) -> Result:
         pods = {p["metadata"]["uid"]: p for p in self.store.list("Pod")}
@@ -469,12 +472,14 @@ class Kubelet(Loop):
                 self.workers[uid] = worker
                 worker.start()
         for uid in [u for u in self.workers if u not in pods]:
-            await self.workers.pop(uid).stop()
+            task = asyncio.get_running_loop().create_task(self.workers.pop(uid).stop(), name=f"terminate pod {uid}")
+            self.terminating.add(task)
+            task.add_done_callback(self.terminating.discard)
         return DONE
 
     async def shutdown(self) -> None:
         """Stop every container (used by `down`, not by a crash or a handover)."""
-        await asyncio.gather(*(w.stop() for w in self.workers.values()))
+        await asyncio.gather(*(w.stop() for w in self.workers.values()), *self.terminating)
         self.workers.clear()
 
     def detach(self) -> None:

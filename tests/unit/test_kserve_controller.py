@@ -2,8 +2,9 @@
 import pytest
 
 from lab_helpers.local.catalogue import BUILTIN_RUNTIMES
-from lab_helpers.local.controllers.kserve import (RuntimeProblem, host_of, model_status, predictor_deployment,
-                                                  select_runtime)
+from lab_helpers.local.controllers.kserve import (RuntimeProblem, host_of, model_status, predictor_condition,
+                                                  predictor_deployment, readiness_failures, select_runtime)
+from lab_helpers.local.store import Store
 
 
 class FakeStore:
@@ -94,3 +95,48 @@ def test_model_status_reports_the_last_crash_until_ready_again():
     assert status["lastFailureInfo"]["reason"] == "ModelLoadFailed" and status["lastFailureInfo"]["exitCode"] == 137
     assert status["lastFailureInfo"]["message"].startswith("OOMKilled")
     assert model_status([], ready=False)["states"]["activeModelState"] == "Pending"
+
+
+def pod(name: str, ready: bool) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "lab"},
+            "status": {"conditions": [{"type": "Ready", "status": str(ready)}],
+                       "containerStatuses": [{"name": "kserve-container", "ready": ready,
+                                              "state": {"running": {}}, "lastState": {}}]}}
+
+
+def deployment(available: bool, replicas: int = 1) -> dict:
+    reason = "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable"
+    return {"spec": {"replicas": replicas}, "status": {"conditions": [
+        {"type": "Available", "status": str(available), "reason": reason, "message": "from the Deployment"}]}}
+
+
+def test_predictor_readiness_follows_the_pods_that_exist_now_not_a_stale_deployment_status():
+    # The pod was just deleted: the Deployment still says Available until its own loop runs again.
+    assert predictor_condition(deployment(True), []) == (
+        False, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
+    assert predictor_condition(deployment(True), [pod("p1", False)])[0] is False
+    assert predictor_condition(deployment(True), [pod("p1", True)]) == (True, "", "")
+    assert predictor_condition(deployment(False), [pod("p1", True)]) == (
+        False, "MinimumReplicasUnavailable", "from the Deployment")
+    assert predictor_condition(deployment(True, replicas=0), []) == (True, "", "")  # scaled to zero on purpose
+
+
+def test_a_runtime_that_lost_readiness_says_why_in_model_status(tmp_path):
+    store = Store(tmp_path / "store.sqlite")
+    serving, unloaded, starting = (store.apply(pod(name, ready)) for name, ready in
+                                   (("p0", True), ("p1", False), ("p2", False)))
+    for stored in (serving, unloaded, starting):  # the kubelet writes status
+        store.set_status("Pod", "lab", stored["metadata"]["name"], pod(stored["metadata"]["name"], False)["status"])
+    store.record_event(unloaded, "Started", "Started container kserve-container")
+    store.record_event(unloaded, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 404",
+                       "Warning")
+    store.record_event(starting, "Started", "Started container kserve-container")  # still loading: no failure
+    pods = store.list("Pod", "lab")
+    assert readiness_failures(store, pods) == {"p1": "Readiness probe failed: HTTP probe failed with statuscode: 404"}
+    status = model_status(pods, ready=False, unready=readiness_failures(store, pods))
+    assert status["lastFailureInfo"] == {
+        "reason": "RuntimeUnhealthy", "location": "p1",
+        "message": "container kserve-container is running but not ready: Readiness probe failed: HTTP probe failed "
+                   "with statuscode: 404"}
+    assert status["transitionStatus"] == "InProgress" and status["copies"] == {"totalCopies": 0}
+    assert "lastFailureInfo" not in model_status(pods, ready=False, unready={})

@@ -159,3 +159,23 @@ def test_stopping_ends_the_wait_at_once(store, tmp_path):
         return asyncio.get_running_loop().time() - started
 
     assert asyncio.run(scenario()) < 1.0
+
+
+def test_settled_returns_once_the_loops_a_write_woke_have_run(store, tmp_path):
+    """What the API awaits before answering a write, so a read right after sees what the write led to."""
+
+    async def main() -> list[str]:
+        controller, loop = Recorder(Context(store, tmp_path)), Counter()
+        manager = Manager(store, [controller, loop], resync_seconds=3600)
+        stopping = asyncio.Event()
+        running = asyncio.create_task(manager.run(stopping))
+        await store.settled()  # the start-up resync
+        controller.calls.clear()
+        store.apply(obj("Widget", "w2"))
+        await store.settled()
+        seen = list(controller.calls)
+        stopping.set()
+        await running
+        return seen
+
+    assert asyncio.run(main()) == ["w2"]

@@ -78,8 +78,42 @@ def select_runtime(store, namespace: str, model: dict[str, Any]) -> dict[str, An
     raise RuntimeProblem("NoSupportingRuntime", "No runtime found to support specified framework/version")
 
 
-def model_status(pods: list[dict[str, Any]], ready: bool) -> dict[str, Any]:
+def predictor_condition(deploy: dict[str, Any], pods: list[dict[str, Any]]) -> tuple[bool, str, str]:
+    """PredictorReady as (ok, reason, message): the Deployment's Available condition, as KServe propagates it
+    (PropagateRawStatus), checked against the pods that exist now.
+
+    The Deployment's status is written by another loop and can be a step behind (a pod just deleted);
+    the pods cannot, so a predictor with fewer ready pods than replicas is not Ready whatever that says.
+    """
+    available = next((c for c in (deploy.get("status") or {}).get("conditions", []) if c["type"] == "Available"),
+                     {"status": "False", "reason": "Pending", "message": "Deployment has no status yet"})
+    desired = int((deploy.get("spec") or {}).get("replicas", 1))
+    enough = sum(pod_ready(p) for p in pods) >= desired
+    if available["status"] == "True" and enough:
+        return True, "", ""
+    if available["status"] == "True":  # the Deployment's wording, for what its next status will say
+        return False, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."
+    return False, available.get("reason", ""), available.get("message", "")
+
+
+def readiness_failures(store, pods: list[dict[str, Any]]) -> dict[str, str]:
+    """{pod name: the kubelet's readiness-probe failure} for pods that were Ready and lost it (the model
+    was unloaded, the server stopped answering): the Warning event the kubelet recorded on the pod."""
+    failures = {}
+    for pod in pods:
+        event = None if pod_ready(pod) else store.last_event(pod)
+        if event and event["reason"] == "Unhealthy" and event["message"].startswith("Readiness probe failed"):
+            failures[pod["metadata"]["name"]] = event["message"]
+    return failures
+
+
+def model_status(pods: list[dict[str, Any]], ready: bool, unready: dict[str, str] | None = None) -> dict[str, Any]:
     """modelStatus from the predictor pods, as KServe's PropagateModelStatus reads them.
+
+    `unready` (from `readiness_failures`) adds what upstream leaves to the pod's events: a runtime that
+    was serving and fails its readiness probe now gets lastFailureInfo RuntimeUnhealthy, a reason of
+    KServe's FailureReason enum ("ServingRuntime containers failed to start or are unhealthy"), with
+    the probe's failure as message, so `kubectl get isvc -o yaml` says why it is not Ready.
 
     Upstream: https://github.com/kserve/kserve/blob/v0.20.0/pkg/apis/serving/v1beta1/inference_service_status.go#L721
     """
@@ -99,6 +133,12 @@ def model_status(pods: list[dict[str, Any]], ready: bool) -> dict[str, Any]:
     if ready:
         return {"transitionStatus": "UpToDate", "copies": copies,
                 "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"}}
+    if unready:
+        name, why = min(unready.items())
+        return {"transitionStatus": "InProgress", "copies": copies,
+                "states": {"activeModelState": "Pending", "targetModelState": "Loaded"},
+                "lastFailureInfo": {"reason": "RuntimeUnhealthy", "location": name,
+                                    "message": f"container kserve-container is running but not ready: {why}"}}
     if not pods:
         return {"transitionStatus": "InProgress", "copies": copies,
                 "states": {"activeModelState": "Pending", "targetModelState": "Pending"}}
@@ -160,9 +200,7 @@ class InferenceServiceController(Controller):
     def _write_status(self, isvc, prev, deploy, runtime, pods, exposed: bool) -> None:
         name, namespace = isvc["metadata"]["name"], ns(isvc)
         conds = prev.get("conditions")
-        available = next((c for c in (deploy.get("status") or {}).get("conditions", []) if c["type"] == "Available"),
-                         {"status": "False", "reason": "Pending", "message": "Deployment has no status yet"})
-        predictor_ready = available["status"] == "True"
+        predictor_ready, reason, message = predictor_condition(deploy, pods)
         ready = predictor_ready and exposed
         url = f"http://{host_of(isvc)}"
         status = {
@@ -174,12 +212,11 @@ class InferenceServiceController(Controller):
             "components": {"predictor": {"url": url}},
             "conditions": [
                 condition("IngressReady", exposed, "" if exposed else "CreatingIngress", "", conds),
-                condition("PredictorReady", predictor_ready, "" if predictor_ready else available.get("reason", ""),
-                          "" if predictor_ready else available.get("message", ""), conds),
+                condition("PredictorReady", predictor_ready, reason, message, conds),
                 condition("Ready", ready, "" if ready else "PredictorNotReady" if exposed else "IngressNotReady",
                           "", conds),
             ],
-            "modelStatus": model_status(pods, ready),
+            "modelStatus": model_status(pods, ready, readiness_failures(self.store, pods)),
         }
         was_ready = is_true(isvc)
         self.store.set_status("InferenceService", namespace, name, status)
