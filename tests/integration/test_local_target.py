@@ -204,3 +204,48 @@ def test_the_printed_curl_command_works_as_printed(lab, iris, tmp_path):
     done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outputs"][0]["data"] == [0]
+
+
+def _iris_pod(lab) -> dict:
+    return next(p for p in lab.list("Pod") if p["metadata"]["name"].startswith("iris-predictor"))
+
+
+def _ready(obj: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in (obj.get("status") or {}).get("conditions", []))
+
+
+def test_a_wait_right_after_a_pod_deletion_sees_the_deletion(lab, iris):
+    """Not "Ready after 0.0 s" from the pod that is gone: Ready is computed from the pods there are now."""
+    lab.wait_ready("InferenceService", "iris", timeout=60)
+    old = _iris_pod(lab)["metadata"]["name"]
+    lab.delete("Pod", old)
+    right_after = lab.get("InferenceService", "iris")
+    assert not _ready(right_after)
+    assert right_after["status"]["modelStatus"]["copies"]["totalCopies"] == 0
+    lab.wait_ready("InferenceService", "iris", timeout=90)
+    assert _iris_pod(lab)["metadata"]["name"] != old
+    assert lab.infer("iris", v2_payload([SETOSA]))["outputs"][0]["data"] == [0]
+
+
+def test_unloading_the_model_takes_the_pod_out_and_the_status_says_why(lab, iris):
+    """KServe's model-repository extension is reachable through the edge, as through KServe's ingress; an
+    unloaded model fails the readiness probe (it checks the model), so the pod leaves the endpoints."""
+    lab.wait_ready("InferenceService", "iris", timeout=60)
+    base, host = lab.endpoint("iris")
+    unloaded = httpx.post(f"{base}/v2/repository/models/iris/unload", headers={"Host": host}, timeout=10)
+    assert unloaded.status_code == 200 and unloaded.json() == {"name": "iris", "unload": True}
+    failure = _failure(lab, "iris")
+    assert failure["reason"] == "RuntimeUnhealthy" and "statuscode: 404" in failure["message"]
+    status = lab.get("InferenceService", "iris")["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["PredictorReady"]["reason"] == "MinimumReplicasUnavailable"
+    pod = _iris_pod(lab)
+    assert not _ready(pod) and pod["status"]["phase"] == "Running"
+    assert any(e["reason"] == "Unhealthy" and "Readiness probe failed" in e["message"]
+               for e in lab.events("Pod", pod["metadata"]["name"]))
+    refused = httpx.post(f"{base}/v2/models/iris/infer", json=v2_payload([SETOSA]), headers={"Host": host})
+    assert refused.status_code == 503 and "no ready backend" in refused.json()["error"]  # out of the endpoints
+    lab.delete("Pod", pod["metadata"]["name"])  # a new pod loads the model again
+    lab.wait_ready("InferenceService", "iris", timeout=90)
+    assert lab.infer("iris", v2_payload([SETOSA]))["outputs"][0]["data"] == [0]
