@@ -1,0 +1,105 @@
+"""Scale-to-zero on the local target with real processes: KEDA + the HTTP add-on interceptor, and the trap."""
+from __future__ import annotations
+
+import copy
+import time
+
+import joblib
+import pytest
+
+import lab_helpers
+from lab_helpers.inference import post
+from lab_helpers.manifests.loading import load_documents
+from lab_helpers.paths import manifests_dir
+from lab_helpers.scaling.recorder import ReplicaRecorder, replica_sequence
+
+pytestmark = pytest.mark.integration
+REQUEST = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [[6.8, 2.8, 4.8, 1.4]]}]}
+
+
+@pytest.fixture(scope="module")
+def sklearn_dir(tmp_path_factory):
+    """A kserve-sklearnserver model directory: one model.joblib."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    path = tmp_path_factory.mktemp("models") / "iris-sklearn"
+    path.mkdir()
+    joblib.dump(LogisticRegression(max_iter=1000).fit(*load_iris(return_X_y=True)), path / "model.joblib")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(local_home):
+    lab = lab_helpers.connect("local")
+    lab.apply(manifests_dir() / "flux")
+    lab.apply(manifests_dir() / "platform" / "keda.yaml")
+    lab.wait_ready("HelmRelease", "keda-add-ons-http", namespace="keda", timeout=60)
+    return lab
+
+
+def s2z_documents(name: str, storage_uri: str, readiness: str) -> list[dict]:
+    """The notebook's iris-s2z.yaml with lab timings, renamed so several services can coexist."""
+    docs = load_documents(manifests_dir() / "autoscaling" / "iris-s2z.yaml", {
+        "NAMESPACE": "lab", "IRIS_SKLEARN_STORAGE_URI": storage_uri, "S2Z_COOLDOWN_SECONDS": "3",
+        "S2Z_POLLING_SECONDS": "1", "S2Z_READINESS_TIMEOUT": readiness})
+    objects = [copy.deepcopy(doc.obj) for doc in docs]
+    for obj in objects:
+        obj["metadata"]["name"] = name
+    route, scaled = objects[1], objects[2]
+    route["spec"]["target"]["service"] = scaled["spec"]["scaleTargetRef"]["name"] = f"{name}-predictor"
+    route["spec"]["rules"][0]["hosts"] = [f"{name}-lab.example.com"]
+    scaled["spec"]["triggers"][0]["metadata"]["interceptorRoute"] = name
+    return objects
+
+
+def infer(lab, name: str, timeout: float = 60):
+    base_url, host = lab.interceptor_endpoint(name)
+    return post(base_url, host, f"/v2/models/{name}/infer", REQUEST, timeout=timeout)
+
+
+def test_zero_then_a_held_request_answered_200_then_zero_after_the_cooldown(lab, sklearn_dir):
+    with ReplicaRecorder(lab, "iris-s2z-predictor", interval=0.1) as recorder:
+        lab.apply(s2z_documents("iris-s2z", sklearn_dir.as_uri(), "60s"))
+        recorder.wait_for(0, timeout=30)                  # never active: to 0 at the first poll
+        response = infer(lab, "iris-s2z")
+        assert response.status_code == 200, response.text
+        assert response.json()["outputs"][0]["data"] == [1]
+        recorder.wait_for(0, timeout=30)                  # idle for the 3 s cooldown: back to 0
+    assert replica_sequence(recorder.frame())[-3:] == [0, 1, 0]
+    reasons = [e["reason"] for e in lab.events("ScaledObject", "iris-s2z", children=False)]
+    assert "KEDAScaleTargetActivated" in reasons and reasons[-1] == "KEDAScaleTargetDeactivated"
+
+
+def test_a_pod_that_never_gets_ready_answers_the_held_request_504_at_the_readiness_timeout(lab, tmp_path):
+    lab.apply(s2z_documents("iris-broken", (tmp_path / "no-such-model").as_uri(), "2s"))
+    with ReplicaRecorder(lab, "iris-broken-predictor", interval=0.1) as recorder:
+        recorder.wait_for(0, timeout=30)
+    started = time.monotonic()
+    response = infer(lab, "iris-broken")
+    assert response.status_code == 504
+    assert "readiness timeout (2s)" in response.json()["error"]
+    assert time.monotonic() - started < 30
+    assert lab.get("Deployment", "iris-broken-predictor")["spec"]["replicas"] == 1  # KEDA did wake it
+
+
+def test_the_trap_reaches_zero_and_never_wakes_up(lab, sklearn_dir):
+    lab.apply(manifests_dir() / "platform" / "kube-prometheus-stack.yaml")
+    lab.wait_ready("HelmRelease", "kube-prometheus-stack", namespace="monitoring", timeout=60)
+    lab.apply(manifests_dir() / "autoscaling" / "iris-trap.yaml", {"IRIS_SKLEARN_STORAGE_URI": sklearn_dir.as_uri()})
+    scaled = lab.get("ScaledObject", "iris-trap-predictor")
+    assert scaled["spec"]["minReplicaCount"] == 0 and "cooldownPeriod" not in scaled["spec"]
+    with ReplicaRecorder(lab, "iris-trap-predictor", interval=0.2) as recorder:
+        recorder.wait_for(0, timeout=60)
+        base_url, host = lab.endpoint("iris-trap")
+        answers = {post(base_url, host, "/v2/models/iris-trap/infer", REQUEST, timeout=10).status_code
+                   for _ in range(3)}
+        asked = time.time()
+        deadline = time.monotonic() + 45                     # KServe writes no pollingInterval: KEDA's 30 s
+        while lab.get("ScaledObject", "iris-trap-predictor")["status"]["lab"]["lastPoll"] <= asked:
+            assert time.monotonic() < deadline, "KEDA did not poll the trap's trigger within 45 s"
+            time.sleep(0.5)
+    assert answers == {503}                                  # nobody holds them
+    assert replica_sequence(recorder.frame())[-1] == 0       # and the poll after them does not wake it
+    active = {c["type"]: c for c in lab.get("ScaledObject", "iris-trap-predictor")["status"]["conditions"]}["Active"]
+    assert (active["status"], active["reason"]) == ("False", "ScalerNotActive")
