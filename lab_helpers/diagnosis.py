@@ -15,6 +15,10 @@ RUNBOOKS: dict[str, str] = {
     "CrashLoopBackOff": "runbooks/model-load-failed.md",
     "DependencyNotReady": "runbooks/install-not-ready.md",
     "InstallFailed": "runbooks/install-not-ready.md",
+    # KEDA's ScaledObject conditions
+    "ScaledObjectCheckFailed": "runbooks/scale-to-zero-failing.md",
+    "TriggerError": "runbooks/scale-to-zero-failing.md",
+    "PartialTriggerError": "runbooks/scale-to-zero-failing.md",
 }
 DEFAULT_RUNBOOK = "runbooks/service-not-ready.md"
 

@@ -34,3 +34,11 @@ def test_diagnosis_falls_back_to_the_first_false_condition():
     d = diagnose(obj, [])
     assert (d.reason, d.runbook) == ("DependencyNotReady", "runbooks/install-not-ready.md")
     assert diagnose({"kind": "X", "metadata": {"name": "y"}}, []).reason == "NotReady"
+
+
+def test_a_scaled_object_that_fails_its_check_points_to_the_scale_to_zero_runbook():
+    so = {"kind": "ScaledObject", "metadata": {"name": "iris-s2z", "namespace": "lab"},
+          "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "ScaledObjectCheckFailed",
+                                     "message": "ScaledObject doesn't have correct scaleTargetRef specification"}]}}
+    d = diagnose(so, [])
+    assert (d.reason, d.runbook) == ("ScaledObjectCheckFailed", "runbooks/scale-to-zero-failing.md")
