@@ -81,6 +81,9 @@ def test_the_autoscaler_child_follows_the_class_and_unwanted_children_are_pruned
     assert children() == {"HorizontalPodAutoscaler": [], "ScaledObject": [], "Ingress": []}
     reasons = [e["reason"] for e in store.events([("InferenceService", "lab", "iris")])]
     assert {"HorizontalPodAutoscalerDeleted", "ScaledObjectDeleted", "IngressDeleted"} <= set(reasons)
+    status = store.get("InferenceService", "lab", "iris")["status"]  # no Ingress, and IngressReady all the same
+    assert {c["type"]: c["status"] for c in status["conditions"]}["IngressReady"] == "True"
+    assert status["url"] == "http://iris-predictor.lab.svc.cluster.local"
 
 
 def test_keda_without_its_crd_is_a_temporary_error(store, tmp_path):

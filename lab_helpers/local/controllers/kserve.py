@@ -201,7 +201,9 @@ class InferenceServiceController(Controller):
         name, namespace = isvc["metadata"]["name"], ns(isvc)
         conds = prev.get("conditions")
         predictor_ready, reason, message = predictor_condition(deploy, pods)
-        ready = predictor_ready and exposed
+        # A cluster-local service gets no Ingress, and its IngressReady is True all the same: its URL is the
+        # predictor Service's cluster address (kserve reconcilers/ingress/kube_ingress_reconciler.go, v0.20.0).
+        ready = predictor_ready
         url = f"http://{host_of(isvc)}"
         status = {
             "observedGeneration": isvc["metadata"]["generation"],
@@ -211,10 +213,9 @@ class InferenceServiceController(Controller):
             runtime_key(runtime): runtime["metadata"]["name"],
             "components": {"predictor": {"url": url}},
             "conditions": [
-                condition("IngressReady", exposed, "" if exposed else "CreatingIngress", "", conds),
+                condition("IngressReady", True, "", "", conds),
                 condition("PredictorReady", predictor_ready, reason, message, conds),
-                condition("Ready", ready, "" if ready else "PredictorNotReady" if exposed else "IngressNotReady",
-                          "", conds),
+                condition("Ready", ready, "" if ready else "PredictorNotReady", "", conds),
             ],
             "modelStatus": model_status(pods, ready, readiness_failures(self.store, pods)),
         }
