@@ -148,3 +148,53 @@ def test_paused_replicas_pin_the_target_and_remove_the_hpa(world):
     assert replicas(store) == 2
     assert conditions(store)["Paused"] == ("True", "ScaledObjectPaused")
     assert store.find("HorizontalPodAutoscaler", "lab", "keda-hpa-iris-s2z") is None
+
+
+def prometheus_scaled_object(store, **metadata):
+    store.apply({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                 "metadata": {"name": "iris-s2z", "namespace": "lab"},
+                 "spec": {"scaleTargetRef": {"name": "iris-s2z-predictor"}, "minReplicaCount": 0,
+                          "cooldownPeriod": 20,
+                          "triggers": [{"type": "prometheus", "metadata": {
+                              "serverAddress": "http://kube-prometheus-stack-prometheus.monitoring:9090",
+                              "query": "sum(rate(x[1m]))", "threshold": "1", **metadata}}]}})
+
+
+@pytest.fixture
+def prometheus_answers(world, monkeypatch):
+    """The rows the lab's Prometheus answers the trigger's query with."""
+    import pandas as pd
+
+    from lab_helpers.prom.client import PromClient
+
+    store, controller, _, _ = world
+    controller.prometheus_url = lambda: "http://127.0.0.1:9"
+    rows: list[float] = []
+    monkeypatch.setattr(PromClient, "query", lambda self, q, at=None: pd.DataFrame({"value": rows}))
+    return rows
+
+
+@pytest.mark.parametrize("rows,metadata,expected,ready_reason", [
+    ([], {}, 0, "ScaledObjectReady"),                                      # empty counts as 0: inactive, to 0
+    ([], {"ignoreNullValues": "false"}, 1, "TriggerError"),               # empty is an error: nothing moves
+    ([0.5], {"activationThreshold": "0.5"}, 0, "ScaledObjectReady"),      # not strictly greater: inactive
+    ([0.6], {"activationThreshold": "0.5"}, 1, "ScaledObjectReady"),      # strictly greater: active, stays
+    ([1.0, 2.0], {}, 1, "TriggerError"),                                  # more than one element
+])
+def test_prometheus_trigger(world, prometheus_answers, rows, metadata, expected, ready_reason):
+    store, controller, _, _ = world
+    prometheus_answers.extend(rows)
+    prometheus_scaled_object(store, **metadata)
+    reconcile(store, controller)
+    assert replicas(store) == expected
+    assert conditions(store)["Ready"][1] == ready_reason
+
+
+def test_a_negative_replica_count_is_rejected_before_it_is_applied():
+    from lab_helpers.errors import ManifestError
+    from lab_helpers.manifests.validation import validate
+
+    with pytest.raises(ManifestError, match=r"spec.minReplicaCount: expected a number >= 0, got -1"):
+        validate({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
+                  "spec": {"scaleTargetRef": {"name": "d"}, "minReplicaCount": -1,
+                           "triggers": [{"type": "cpu", "metadata": {}}]}}, "test")
