@@ -73,6 +73,13 @@ class Interceptor:
     def covers(self, host: str) -> bool:
         return host in self._by_host
 
+    def route_for(self, host: str) -> InterceptedRoute | None:
+        return self._by_host.get(host)
+
+    def routes(self) -> list[InterceptedRoute]:
+        """Each intercepted route once, sorted by namespace and name."""
+        return sorted({route.key: route for route in self._by_host.values()}.values(), key=lambda r: r.key)
+
     def pending(self, key: RouteKey) -> int:
         """Requests held for a ready pod right now."""
         return self._held[key]

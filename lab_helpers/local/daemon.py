@@ -21,6 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..gateway.interceptor import Interceptor, RouteKey
+from ..gateway.interceptor_metrics import InterceptorMetrics
 from ..gateway.metrics import RequestMetrics, metrics_handler
 from ..gateway.proxy import Gateway
 from ..gateway.routes import RouteTable
@@ -77,7 +78,9 @@ class ControlPlane:
         self.request_metrics = RequestMetrics()
         self.interceptor = Interceptor(self.table, on_pending=self._route_pending,
                                        in_flight=lambda host: self.gateway.in_flight(host))
-        self.gateway = Gateway(self.table, filters=[self.interceptor.hold], observers=[self.request_metrics.observe],
+        interceptor_metrics = InterceptorMetrics(self.request_metrics.registry, self.interceptor)
+        self.gateway = Gateway(self.table, filters=[self.interceptor.hold],
+                               observers=[self.request_metrics.observe, interceptor_metrics.observe],
                                own_paths={"/metrics": metrics_handler(self.request_metrics.registry)})
         self.monitoring = MonitoringController(ctx, gateway_port=lambda: self.gateway.port)
         self.keda = ScaledObjectController(ctx, self.interceptor, prometheus_url=self._prometheus_url)

@@ -128,3 +128,27 @@ def test_durations_as_the_crd_takes_them(text, seconds):
 def test_a_bad_duration_says_what_is_expected():
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
+
+
+def test_interceptor_metrics_use_the_add_ons_names_and_labels(store):
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from lab_helpers.gateway.interceptor_metrics import InterceptorMetrics
+    from lab_helpers.gateway.proxy import Exchange
+    from lab_helpers.gateway.routes import RouteTarget
+
+    table, interceptor, loop, _ = setup(store)
+    interceptor.in_flight = lambda host: 2 if host == HOST else 0
+    asyncio.run(loop.sync())
+    registry = CollectorRegistry()
+    metrics = InterceptorMetrics(registry, interceptor)
+    for host, status in ((HOST, 200), (HOST, 504), ("other.example.com", 200)):
+        metrics.observe(Exchange("id", host, "POST", "/v2/models/iris-s2z/infer", None,
+                                 CIMultiDictProxy(CIMultiDict()), b"", RouteTarget("s", "lab", "r"), None, status,
+                                 0.01, None))
+    text = generate_latest(registry).decode()
+    assert ('interceptor_request_count_total{code="200",method="POST",route_name="iris-s2z",'
+            'route_namespace="lab"} 1.0') in text
+    assert 'code="504"' in text and "other.example.com" not in text
+    assert 'interceptor_request_concurrency{route_name="iris-s2z",route_namespace="lab"} 2.0' in text
