@@ -42,7 +42,7 @@ def by_phase(series: dict[str, pd.DataFrame], phases: Iterable[Phase], settle: f
 
 def plot_phases(series: dict[str, pd.DataFrame], panels: dict[str, list[str]], phases: list[Phase],
                 origin: float) -> Figure:
-    """One panel per title in `panels` (the names of the series it shows), against seconds since `origin`.
+    """One panel per y-axis label in `panels` (the names of the series it shows), against seconds since `origin`.
 
     Each phase is shaded and labelled with its offered rate; legends sit right of the panels, off the lines.
     """
@@ -54,7 +54,7 @@ def plot_phases(series: dict[str, pd.DataFrame], panels: dict[str, list[str]], p
             frame = series[name]
             if not frame.empty:
                 ax.plot(seconds_since(frame["timestamp"], origin), frame["value"], label=name)
-        ax.set_title(title, loc="left")
+        ax.set_ylabel(title)  # not a title: the top edge carries the phase labels
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize="small")
     top = axes[0, 0]
