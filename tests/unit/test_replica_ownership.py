@@ -101,7 +101,8 @@ def test_the_hpa_holds_its_target_within_its_bounds(store, tmp_path):
     reconcile(store, controller)
     hpa = store.get("HorizontalPodAutoscaler", "lab", "iris-predictor")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 4)
-    hpa_controller = HorizontalPodAutoscalerController(Context(store, tmp_path))
+    clock = iter(range(0, 10_000, 15))  # each reconcile one sync period later
+    hpa_controller = HorizontalPodAutoscalerController(Context(store, tmp_path), clock=lambda: float(next(clock)))
     # 0 stays 0: an HPA whose target is at zero disables itself (ScalingDisabled), which is what lets
     # KEDA own 0 <-> 1 (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#implicit-maintenance-mode-deactivation)
     store.scale("Deployment", "lab", "iris-predictor", 0)
@@ -117,3 +118,39 @@ def test_the_hpa_holds_its_target_within_its_bounds(store, tmp_path):
     status = store.get("HorizontalPodAutoscaler", "lab", "iris-predictor")["status"]
     assert status["desiredReplicas"] == 4
     assert {c["type"]: c["reason"] for c in status["conditions"]}["ScalingActive"] == "FailedGetResourceMetric"
+
+
+def test_the_hpa_scales_on_the_pods_measured_cpu(store, tmp_path):
+    """Two pods at 160 % of their 100m request against an 80 % target: twice the pods, then back after a dip."""
+    controller = InferenceServiceController(Context(store, tmp_path))
+    isvc(store, "hpa")
+    reconcile(store, controller)
+    deploy = store.get("Deployment", "lab", "iris-predictor")
+    store.scale("Deployment", "lab", "iris-predictor", 2)
+    for name in ("p1", "p2"):
+        store.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": name, "namespace": "lab", "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "iris-predictor",
+                 "uid": deploy["metadata"]["uid"], "controller": True}]},
+            "spec": {"containers": [{"name": "kserve-container", "resources": {"requests": {"cpu": "100m"}}}]}})
+        store.set_status("Pod", "lab", name, {"phase": "Running"})
+    now, used = [0.0], {"p1": 0.0, "p2": 0.0}
+    hpa_controller = HorizontalPodAutoscalerController(Context(store, tmp_path), clock=lambda: now[0],
+                                                       cpu_seconds=lambda pod: used[pod["metadata"]["name"]])
+
+    def sync(seconds: float, cores: float) -> int:
+        now[0] += seconds
+        for name in used:
+            used[name] += cores * seconds
+        asyncio.run(hpa_controller.reconcile(store.get("HorizontalPodAutoscaler", "lab", "iris-predictor")))
+        return store.get("Deployment", "lab", "iris-predictor")["spec"]["replicas"]
+
+    assert sync(0, 0) == 2                   # first reading: no rate yet
+    assert sync(15, 0.16) == 4               # 160 % / 80 % = 2.0 -> ceil(2 * 2)
+    hpa = store.get("HorizontalPodAutoscaler", "lab", "iris-predictor")
+    assert {c["type"]: c["reason"] for c in hpa["status"]["conditions"]}["ScalingActive"] == "ValidMetricFound"
+    assert sync(15, 0.0) == 4                # idle, but 4 was recommended inside the 300 s window
+    assert sync(300, 0.0) == 1               # the window has passed: down to minReplicas
+    reasons = [e["message"] for e in store.events([("HorizontalPodAutoscaler", "lab", "iris-predictor")])]
+    assert reasons[-2:] == ["New size: 4; reason: cpu resource utilization (percentage of request) above target",
+                            "New size: 1; reason: cpu resource utilization (percentage of request) below target"]
