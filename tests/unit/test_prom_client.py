@@ -72,10 +72,8 @@ def test_waiting_on_a_prometheus_that_never_comes_up_ends_with_target_unavailabl
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         with PromClient(f"http://127.0.0.1:{probe.getsockname()[1]}", timeout=1) as client:
-            began = time.monotonic()
             with pytest.raises(TargetUnavailable):
                 client.wait_for_series("up", timeout=0.5, every=0.1)
-    assert time.monotonic() - began < 3
     assert capsys.readouterr().out.rsplit("\r", 1)[-1].startswith("⏳ waiting for up: timed out in")
 
 
