@@ -25,8 +25,7 @@ class Dots:
         self.every = every
         self.last = time.monotonic()
         self._out = sys.stdout  # as it is now: a notebook kernel or a test may have replaced it
-        self._bar = tqdm(desc=f"{MARK} {label}", bar_format="{desc} … {elapsed_s:.0f} s", file=self._out,
-                         leave=True, mininterval=0)
+        self._bar = tqdm(desc=f"{MARK} {label}", bar_format="{desc} … {elapsed_s:.0f} s", file=self._out)
 
     def tick(self) -> None:
         """Refresh the seconds shown, at most once per `every` seconds (callers tick more often)."""
