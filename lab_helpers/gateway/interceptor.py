@@ -29,21 +29,22 @@ from pytimeparse2 import parse as parse_time
 
 from .routes import NoReadyBackend, RouteTable, RouteTarget, UnknownHost, normalize_host
 
-RouteKey = tuple[str, str]  # (namespace, InterceptorRoute name)
+RouteKey = tuple[str, str, str]  # (kind, namespace, name): an InterceptorRoute, or a deprecated HTTPScaledObject
 
 
 @dataclass(frozen=True)
 class InterceptedRoute:
-    """One InterceptorRoute as the interceptor needs it."""
+    """One InterceptorRoute (or HTTPScaledObject) as the interceptor needs it."""
 
     namespace: str
     name: str
     hosts: tuple[str, ...]
     readiness_timeout_s: float          # 0 = hold until `hold_ceiling_s`
+    kind: str = "InterceptorRoute"
 
     @property
     def key(self) -> RouteKey:
-        return self.namespace, self.name
+        return self.kind, self.namespace, self.name
 
 
 def _error(status: int, message: str, retry_after: int | None = None) -> web.Response:
@@ -101,7 +102,7 @@ class Interceptor:
         except (NoReadyBackend, UnknownHost):
             pass
         if self._held[route.key] >= self.max_held_per_route:
-            return _error(503, f"interceptor: {self.max_held_per_route} requests already held for "
+            return _error(503, f"interceptor: {self.max_held_per_route} requests already held for {route.kind} "
                                f"{route.namespace}/{route.name} while it scales from zero", retry_after=1)
         timeout = route.readiness_timeout_s or self.hold_ceiling_s
         self._held[route.key] += 1
@@ -112,7 +113,7 @@ class Interceptor:
             return None
         except (NoReadyBackend, UnknownHost):
             return _error(504, f"interceptor: {target.namespace}/{target.service} had no ready endpoint within "
-                               f"the readiness timeout ({timeout:g}s) of InterceptorRoute "
+                               f"the readiness timeout ({timeout:g}s) of {route.kind} "
                                f"{route.namespace}/{route.name}; see runbooks/scale-to-zero-failing.md")
         finally:
             self._held[route.key] -= 1

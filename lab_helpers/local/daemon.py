@@ -31,6 +31,7 @@ from .controllers.autoscaling import HorizontalPodAutoscalerController
 from .controllers.base import Context, ns
 from .controllers.flux import HelmReleaseController, SourceController
 from .controllers.keda import ScaledObjectController
+from .controllers.keda_http import HTTPScaledObjectController
 from .controllers.kserve import InferenceServiceController
 from .controllers.monitoring import MonitoringController, PrometheusConfigLoop
 from .controllers.workloads import DeploymentController, GarbageCollector
@@ -86,7 +87,8 @@ class ControlPlane:
         self.keda = ScaledObjectController(ctx, self.interceptor, prometheus_url=self._prometheus_url)
         self.manager = Manager(self.store, [
             SourceController(ctx), HelmReleaseController(ctx), InferenceServiceController(ctx),
-            HorizontalPodAutoscalerController(ctx), self.keda, DeploymentController(ctx), GarbageCollector(self.store),
+            HorizontalPodAutoscalerController(ctx), self.keda, HTTPScaledObjectController(ctx),
+            DeploymentController(ctx), GarbageCollector(self.store),
             self.kubelet, RoutingLoop(self.store, self.table, self.interceptor), self.monitoring,
             PrometheusConfigLoop(self.monitoring)])
         self.stopping = asyncio.Event()
@@ -98,8 +100,8 @@ class ControlPlane:
 
     def _route_pending(self, key: RouteKey) -> None:
         """The interceptor holds a first request for a route: KEDA's external-push, woken at once."""
-        namespace, route = key
-        for name in self.keda.scaled_objects_for_route(namespace, route):
+        kind, namespace, route = key
+        for name in self.keda.scaled_objects_for_route(kind, namespace, route):
             self.keda.push(namespace, name)
             self.manager.wake(self.keda, "ScaledObject", namespace, name)
 

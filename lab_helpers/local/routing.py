@@ -90,21 +90,40 @@ def httproute_targets(store: Store, route: dict[str, Any]) -> tuple[list[RouteTa
     return targets, missing
 
 
+def _intercepted(store: Store, obj: dict[str, Any], service: str, port: int | None, hosts: list[str],
+                 readiness: str | None) -> tuple[RouteTarget | None, InterceptedRoute]:
+    target = service_target(store, ns(obj), service, port, 100)
+    route = InterceptedRoute(ns(obj), obj["metadata"]["name"], tuple(h.lower() for h in hosts),
+                             parse_duration(readiness), kind=obj["kind"])
+    return target, route
+
+
 def interceptor_routes(store: Store) -> tuple[dict[str, list[RouteTarget]], list[InterceptedRoute]]:
-    """The KEDA HTTP add-on's routes: each InterceptorRoute's hosts to its target Service, held at zero pods."""
+    """The KEDA HTTP add-on's routes: hosts to their target Service, held at zero pods.
+
+    An InterceptorRoute names its Service in ``target`` and its hosts in ``rules[].hosts``; the
+    deprecated HTTPScaledObject in ``scaleTargetRef.service`` / ``port`` and ``hosts``, its hold in
+    ``timeouts.conditionWait``. When both claim a host, the InterceptorRoute wins.
+    """
+    found = []
+    for obj in store.list("HTTPScaledObject"):
+        spec = obj["spec"]
+        ref = spec.get("scaleTargetRef") or {}
+        found.append(_intercepted(store, obj, ref.get("service", ""), ref.get("port"), spec.get("hosts") or [],
+                                  (spec.get("timeouts") or {}).get("conditionWait")))
+    for obj in store.list("InterceptorRoute"):
+        spec = obj["spec"]
+        found.append(_intercepted(store, obj, spec["target"]["service"], spec["target"].get("port"),
+                                  [h for rule in spec.get("rules") or [] for h in rule.get("hosts") or []],
+                                  (spec.get("timeouts") or {}).get("readiness")))
     hosts: dict[str, list[RouteTarget]] = {}
-    intercepted = []
-    for route in store.list("InterceptorRoute"):
-        spec = route["spec"]
-        target = service_target(store, ns(route), spec["target"]["service"], spec["target"].get("port"), 100)
-        names = tuple(h.lower() for rule in spec.get("rules") or [] for h in rule.get("hosts") or [])
-        if target is None or not names:
+    by_host: dict[str, InterceptedRoute] = {}
+    for target, route in found:
+        if target is None:
             continue
-        for host in names:
-            hosts[host] = [target]
-        intercepted.append(InterceptedRoute(ns(route), route["metadata"]["name"], names,
-                                            parse_duration((spec.get("timeouts") or {}).get("readiness"))))
-    return hosts, intercepted
+        for host in route.hosts:
+            hosts[host], by_host[host] = [target], route
+    return hosts, list({route.key: route for route in by_host.values()}.values())
 
 
 def build_routes(store: Store) -> tuple[list[Route], dict[tuple[str, str], list[str]]]:
@@ -124,7 +143,7 @@ class RoutingLoop(Loop):
     """Keeps the gateway's route table equal to what Ingresses, HTTPRoutes, InterceptorRoutes and Services say."""
 
     name = "routing"
-    watches = ("Ingress", "HTTPRoute", "InterceptorRoute", "Service", "Pod", "Deployment")
+    watches = ("Ingress", "HTTPRoute", "InterceptorRoute", "HTTPScaledObject", "Service", "Pod", "Deployment")
 
     def __init__(self, store: Store, table: RouteTable, interceptor: Interceptor):
         self.store, self.table, self.interceptor = store, table, interceptor

@@ -70,14 +70,14 @@ def test_a_held_request_is_released_when_the_first_pod_is_ready_and_pushes_once(
         target = table.pick_target(HOST)
         held = [asyncio.create_task(interceptor.hold(request(), target)) for _ in range(3)]
         await asyncio.sleep(0.05)
-        assert interceptor.pending(("lab", "iris-s2z")) == 3 and not any(h.done() for h in held)
+        assert interceptor.pending(("InterceptorRoute", "lab", "iris-s2z")) == 3 and not any(h.done() for h in held)
         ready_pod(store)
         await loop.sync()
         return await asyncio.wait_for(asyncio.gather(*held), 1)
 
     assert asyncio.run(scenario()) == [None, None, None]  # None: go on and forward
-    assert pushed == [("lab", "iris-s2z")]                # the first held request pushes, not every one
-    assert interceptor.pending(("lab", "iris-s2z")) == 0
+    assert pushed == [("InterceptorRoute", "lab", "iris-s2z")]                # the first held request pushes, not every one
+    assert interceptor.pending(("InterceptorRoute", "lab", "iris-s2z")) == 0
 
 
 def test_a_request_held_past_the_readiness_timeout_gets_504_naming_the_route(store):
@@ -152,3 +152,54 @@ def test_interceptor_metrics_use_the_add_ons_names_and_labels(store):
             'route_namespace="lab"} 1.0') in text
     assert 'code="504"' in text and "other.example.com" not in text
     assert 'interceptor_request_concurrency{route_name="iris-s2z",route_namespace="lab"} 2.0' in text
+
+
+def http_scaled_object(store, hosts=(HOST,), annotations=None):
+    from lab_helpers.manifests.loading import load_documents
+    from lab_helpers.paths import manifests_dir
+
+    (doc,) = load_documents(manifests_dir() / "autoscaling" / "iris-s2z-httpscaledobject.yaml",
+                            {"NAMESPACE": "lab", "S2Z_COOLDOWN_SECONDS": "20"})
+    obj = doc.obj
+    obj["spec"]["hosts"] = list(hosts)
+    obj["spec"]["timeouts"] = {"conditionWait": "5s"}
+    if annotations:
+        obj["metadata"]["annotations"] = annotations
+    return store.apply(obj)
+
+
+def test_the_deprecated_http_scaled_object_is_routed_and_held_too(store):
+    http_scaled_object(store)
+    table = RouteTable()
+    interceptor = Interceptor(table, on_pending=lambda key: None, in_flight=lambda host: 0)
+    asyncio.run(RoutingLoop(store, table, interceptor).sync())
+    route = interceptor.route_for(HOST)
+    assert (route.kind, route.name, route.readiness_timeout_s) == ("HTTPScaledObject", "iris-s2z", 5.0)
+    assert table.routes()[0].targets[0].service == "iris-s2z-predictor"
+
+
+def test_an_interceptor_route_wins_a_host_an_http_scaled_object_also_claims(store):
+    http_scaled_object(store)
+    interceptor_route(store)
+    table = RouteTable()
+    interceptor = Interceptor(table, on_pending=lambda key: None, in_flight=lambda host: 0)
+    asyncio.run(RoutingLoop(store, table, interceptor).sync())
+    assert interceptor.route_for(HOST).kind == "InterceptorRoute"
+    assert [r.kind for r in interceptor.routes()] == ["InterceptorRoute"]
+
+
+def test_the_add_on_operator_writes_the_scaled_object_of_an_http_scaled_object(store, tmp_path):
+    from lab_helpers.local.controllers.base import Context
+    from lab_helpers.local.controllers.keda_http import HTTPScaledObjectController
+
+    httpso = http_scaled_object(store)
+    controller = HTTPScaledObjectController(Context(store, tmp_path))
+    asyncio.run(controller.reconcile(httpso))
+    so = store.get("ScaledObject", "lab", "iris-s2z")
+    assert so["metadata"]["ownerReferences"][0]["kind"] == "HTTPScaledObject"
+    assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"], so["spec"]["cooldownPeriod"],
+            so["spec"]["pollingInterval"]) == (0, 2, 20, 15)
+    assert so["spec"]["triggers"][0]["metadata"]["httpScaledObject"] == "iris-s2z"
+    skipped = http_scaled_object(store, annotations={"httpscaledobject.keda.sh/skip-scaledobject-creation": "true"})
+    asyncio.run(controller.reconcile(skipped))
+    assert store.find("ScaledObject", "lab", "iris-s2z") is None

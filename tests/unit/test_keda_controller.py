@@ -198,3 +198,21 @@ def test_a_negative_replica_count_is_rejected_before_it_is_applied():
         validate({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
                   "spec": {"scaleTargetRef": {"name": "d"}, "minReplicaCount": -1,
                            "triggers": [{"type": "cpu", "metadata": {}}]}}, "test")
+
+
+def test_an_external_push_trigger_may_name_a_deprecated_http_scaled_object(world):
+    store, controller, in_flight, _ = world
+    store.apply({"apiVersion": "http.keda.sh/v1alpha1", "kind": "HTTPScaledObject",
+                 "metadata": {"name": "iris-old", "namespace": "lab"},
+                 "spec": {"hosts": ["old.example.com"], "scaleTargetRef": {
+                     "name": "iris-s2z-predictor", "service": "iris-s2z-predictor", "port": 80}}})
+    controller.interceptor.set_routes([InterceptedRoute("lab", "iris-old", ("old.example.com",), 30.0,
+                                                        kind="HTTPScaledObject")])
+    in_flight["old.example.com"] = 1
+    store.apply({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                 "metadata": {"name": "iris-s2z", "namespace": "lab"},
+                 "spec": {"scaleTargetRef": {"name": "iris-s2z-predictor"}, "minReplicaCount": 0,
+                          "triggers": [{"type": "external-push", "metadata": {"httpScaledObject": "iris-old"}}]}})
+    reconcile(store, controller)
+    assert conditions(store)["Active"] == ("True", "ScalerActive")
+    assert controller.scaled_objects_for_route("HTTPScaledObject", "lab", "iris-old") == ["iris-s2z"]

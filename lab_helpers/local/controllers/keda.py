@@ -38,6 +38,8 @@ KNOWN_TRIGGERS = ("prometheus", "external-push", "cpu", "memory")
 SCALE_TARGET_MESSAGE = "ScaledObject doesn't have correct scaleTargetRef specification"
 TRIGGERS_MESSAGE = "ScaledObject doesn't have correct triggers specification"
 RUNBOOK = "runbooks/scale-to-zero-failing.md"
+# The metadata key an external-push trigger names the HTTP add-on's route by, per route kind.
+PUSH_KEYS = {"InterceptorRoute": "interceptorRoute", "HTTPScaledObject": "httpScaledObject"}
 
 
 def _iso(epoch: float) -> str:
@@ -70,10 +72,11 @@ class ScaledObjectController(Controller):
         """The interceptor holds a request for this ScaledObject's route: poll at the next reconcile."""
         self._pushed.add((namespace, name))
 
-    def scaled_objects_for_route(self, namespace: str, route: str) -> list[str]:
-        """Names of the ScaledObjects whose external-push trigger names InterceptorRoute `route`."""
+    def scaled_objects_for_route(self, kind: str, namespace: str, route: str) -> list[str]:
+        """Names of the ScaledObjects whose external-push trigger names that InterceptorRoute / HTTPScaledObject."""
+        key = PUSH_KEYS[kind]
         return [so["metadata"]["name"] for so in self.store.list("ScaledObject", namespace)
-                if any(t.get("type") == "external-push" and (t.get("metadata") or {}).get("interceptorRoute") == route
+                if any(t.get("type") == "external-push" and (t.get("metadata") or {}).get(key) == route
                        for t in so["spec"].get("triggers") or [])]
 
     async def reconcile(self, so: dict[str, Any]) -> Result:
@@ -135,10 +138,11 @@ class ScaledObjectController(Controller):
         if kind in ("cpu", "memory"):
             return True
         if kind == "external-push":
-            route = metadata.get("interceptorRoute")
-            if not route or self.store.find("InterceptorRoute", namespace, route) is None:
-                raise TriggerError(f"InterceptorRoute {namespace}/{route} not found (metadata.interceptorRoute)")
-            value = float(self.interceptor.concurrency((namespace, route)))
+            route_kind = next((k for k, key in PUSH_KEYS.items() if metadata.get(key)), "InterceptorRoute")
+            route = metadata.get(PUSH_KEYS[route_kind])
+            if not route or self.store.find(route_kind, namespace, route) is None:
+                raise TriggerError(f"{route_kind} {namespace}/{route} not found (metadata.{PUSH_KEYS[route_kind]})")
+            value = float(self.interceptor.concurrency((route_kind, namespace, route)))
         else:
             value = await self._prometheus_value(metadata)
         threshold = float(metadata.get("activationThreshold", 0) or 0)
