@@ -41,6 +41,7 @@ class InterceptedRoute:
     hosts: tuple[str, ...]
     readiness_timeout_s: float          # 0 = hold until `hold_ceiling_s`
     kind: str = "InterceptorRoute"
+    missing_service: str | None = None  # the target Service, when it does not exist
 
     @property
     def key(self) -> RouteKey:
@@ -112,8 +113,9 @@ class Interceptor:
             await self.table.wait_for_backend(host, target, timeout)
             return None
         except (NoReadyBackend, UnknownHost):
-            return _error(504, f"interceptor: {target.namespace}/{target.service} had no ready endpoint within "
-                               f"the readiness timeout ({timeout:g}s) of {route.kind} "
+            why = f"Service {route.namespace}/{route.missing_service} does not exist" if route.missing_service else \
+                f"{target.namespace}/{target.service} had no ready endpoint"
+            return _error(504, f"interceptor: {why} within the readiness timeout ({timeout:g}s) of {route.kind} "
                                f"{route.namespace}/{route.name}; see runbooks/scale-to-zero-failing.md")
         finally:
             self._held[route.key] -= 1

@@ -91,11 +91,13 @@ def httproute_targets(store: Store, route: dict[str, Any]) -> tuple[list[RouteTa
 
 
 def _intercepted(store: Store, obj: dict[str, Any], service: str, port: int | None, hosts: list[str],
-                 readiness: str | None) -> tuple[RouteTarget | None, InterceptedRoute]:
+                 readiness: str | None) -> tuple[RouteTarget, InterceptedRoute]:
+    """A missing Service is a target with no endpoints: requests are held, then answered 504 naming it."""
     target = service_target(store, ns(obj), service, port, 100)
     route = InterceptedRoute(ns(obj), obj["metadata"]["name"], tuple(h.lower() for h in hosts),
-                             parse_duration(readiness), kind=obj["kind"])
-    return target, route
+                             parse_duration(readiness), kind=obj["kind"],
+                             missing_service=service if target is None else None)
+    return target or RouteTarget(service=service, namespace=ns(obj), revision=NO_WORKLOAD), route
 
 
 def interceptor_routes(store: Store) -> tuple[dict[str, list[RouteTarget]], list[InterceptedRoute]]:
@@ -119,8 +121,6 @@ def interceptor_routes(store: Store) -> tuple[dict[str, list[RouteTarget]], list
     hosts: dict[str, list[RouteTarget]] = {}
     by_host: dict[str, InterceptedRoute] = {}
     for target, route in found:
-        if target is None:
-            continue
         for host in route.hosts:
             hosts[host], by_host[host] = [target], route
     return hosts, list({route.key: route for route in by_host.values()}.values())
@@ -161,7 +161,17 @@ class RoutingLoop(Loop):
             self._installed = routes
         for (namespace, name), missing in unresolved.items():
             self._route_status(namespace, name, missing)
+        for route in self.store.list("InterceptorRoute"):
+            self._interceptor_route_status(route)
         return DONE
+
+    def _interceptor_route_status(self, route: dict[str, Any]) -> None:
+        """The add-on's operator marks every InterceptorRoute it has read Ready (Reconciled); a missing target
+        Service shows at request time, in the 504 that names it."""
+        previous = (route.get("status") or {}).get("conditions")
+        ready = condition("Ready", True, "Reconciled", "InterceptorRoute reconciled", previous)
+        ready["observedGeneration"] = route["metadata"].get("generation", 1)
+        self.store.set_status("InterceptorRoute", ns(route), route["metadata"]["name"], {"conditions": [ready]})
 
     def _route_status(self, namespace: str, name: str, missing: list[str]) -> None:
         """Gateway API status: Accepted by the lab's gateway, ResolvedRefs False naming a missing Service."""

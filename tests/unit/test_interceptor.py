@@ -203,3 +203,18 @@ def test_the_add_on_operator_writes_the_scaled_object_of_an_http_scaled_object(s
     skipped = http_scaled_object(store, annotations={"httpscaledobject.keda.sh/skip-scaledobject-creation": "true"})
     asyncio.run(controller.reconcile(skipped))
     assert store.find("ScaledObject", "lab", "iris-s2z") is None
+
+
+def test_a_route_to_a_missing_service_holds_then_answers_504_naming_the_service(store):
+    store.delete("Service", "lab", "iris-s2z-predictor")
+    table, interceptor, loop, _ = setup(store, readiness="50ms")
+
+    async def scenario():
+        await loop.sync()
+        return await interceptor.hold(request(), table.pick_target(HOST))
+
+    response = asyncio.run(scenario())
+    assert response.status == 504
+    assert b"Service lab/iris-s2z-predictor does not exist" in response.body
+    ready = store.get("InterceptorRoute", "lab", "iris-s2z")["status"]["conditions"][0]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "True", "Reconciled")
