@@ -28,7 +28,8 @@ def edge_error_message(status: int, exc: BaseException | None, message: str | No
         return f"request line or a header field is longer than {MAX_LINE_BYTES} bytes"
     if status >= 500:
         return "the gateway failed while handling this request (see the control-plane log)"
-    text = message or (str(exc) if exc else "")
+    # aiohttp's messages quote the offending bytes on the lines after the first: keep the first only.
+    text = (message or (str(exc) if exc else "")).strip().split("\n", 1)[0].rstrip(" :")
     return f"malformed HTTP request: {text}" if text else "malformed HTTP request"
 
 

@@ -230,6 +230,12 @@ class Gateway:
                 call, call.error(408, f"request body not received within {self.body_timeout_s:g} s"))
             request.protocol.force_close()  # no lingering for the rest of a body that has stopped coming
             return timed_out
+        except (asyncio.IncompleteReadError, web.RequestPayloadError) as exc:
+            broken = call.error(400, f"request body broken off or malformed: {exc}")
+            broken.force_close()
+            return await self._finish(call, broken)
+        except ConnectionResetError:  # the client hung up mid-body: nobody to answer, nothing to log
+            return call.error(400, "the client closed the connection before its body arrived")
         finally:
             self.reading -= 1
         if body is None:

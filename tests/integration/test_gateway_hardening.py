@@ -90,14 +90,17 @@ def test_an_empty_body_with_content_length_0_is_forwarded_not_a_500(backends):
     (b"GET /v2/health/ready HTTP/1.1\r\nHost: one.example.com\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
      "longer than 8190 bytes"),
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: one.example.com\r\n\r\n", "longer than 8190 bytes"),
-], ids=["missing-host", "oversized-header", "oversized-url"])
+    (b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: one.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"zz\r\n{}\r\n0\r\n\r\n", "chunk size"),
+], ids=["missing-host", "oversized-header", "oversized-url", "bad-chunked-body"])
 def test_http_layer_rejections_are_json_errors_without_the_callers_bytes(backends, request_bytes, says):
     table = RouteTable([route(HOST, backends["one"])])
 
     async def scenario(client):
         status, body = status_and_json(await raw_exchange(gateway_port(client), request_bytes))
         assert status == 400
-        assert list(body) == ["error"] and says in body["error"] and "aaaa" not in body["error"]
+        assert list(body) == ["error"] and says in body["error"]
+        assert "aaaa" not in body["error"] and "zz" not in body["error"]
 
     run_through_gateway(table, scenario)
 
@@ -120,6 +123,22 @@ def test_a_stalled_body_gets_408_and_does_not_count_as_in_flight(backends):
     with_gateway(table, scenario, max_in_flight_per_route=2, body_timeout_s=1.0)
     assert seen["valid"] == 200
     assert seen["stalled"] == [(408, {"error": "request body not received within 1 s"})] * 6
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_a_gateway_error(backends, caplog):
+    table = RouteTable([route(HOST, backends["one"])])
+
+    async def scenario(client, gateway):
+        writer = await stalled_upload(gateway.port)
+        await until(lambda: gateway.reading == 1, "the gateway took in the request head")
+        writer.close()
+        await until(lambda: gateway.reading == 0, "the gateway let go of the broken-off request")
+        async with client.post("/v2/models/iris/infer", data=b"{}", headers={"Host": HOST}) as response:
+            assert response.status == 200
+
+    with caplog.at_level("ERROR"):
+        with_gateway(table, scenario)
+    assert [record.getMessage() for record in caplog.records if record.levelname == "ERROR"] == []
 
 
 def test_a_stalled_request_head_is_cut_off(backends):
