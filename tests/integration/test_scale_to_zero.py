@@ -8,6 +8,7 @@ import joblib
 import pytest
 
 import lab_helpers
+from lab_helpers.errors import ManifestError
 from lab_helpers.inference import post
 from lab_helpers.manifests.loading import load_documents
 from lab_helpers.paths import manifests_dir
@@ -33,6 +34,9 @@ def sklearn_dir(tmp_path_factory):
 def lab(local_home):
     lab = lab_helpers.connect("local")
     lab.apply(manifests_dir() / "flux")
+    # Before KEDA is installed there is no ScaledObject kind, as on a cluster without the CRD.
+    with pytest.raises(ManifestError, match='no matches for kind "ScaledObject"'):
+        lab.apply(s2z_documents("early", "file:///nowhere", "1s")[2])
     lab.apply(manifests_dir() / "platform" / "keda.yaml")
     lab.wait_ready("HelmRelease", "keda-add-ons-http", namespace="keda", timeout=60)
     return lab
