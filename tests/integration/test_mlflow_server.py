@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -52,6 +53,7 @@ def test_server_is_loopback_only_and_keeps_its_state_in_the_lab_home(server, lab
     assert server["uri"].startswith("http://127.0.0.1:")
     assert httpx.get(server["uri"] + "/health").text == "OK"
     assert (lab_home / "mlflow" / "mlflow.db").is_file()
+    assert stat.S_IMODE((lab_home / "mlflow" / "mlflow.db").stat().st_mode) == 0o600  # like the API token
     assert "Uvicorn running on http://127.0.0.1:" in (lab_home / "mlflow" / "server.log").read_text()
     # Host-header check on: a request naming another host is refused.
     refused = httpx.get(
