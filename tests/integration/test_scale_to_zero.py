@@ -107,3 +107,41 @@ def test_the_trap_reaches_zero_and_never_wakes_up(lab, sklearn_dir):
     assert replica_sequence(recorder.frame())[-1] == 0       # and the poll after them does not wake it
     active = {c["type"]: c for c in lab.get("ScaledObject", "iris-trap-predictor")["status"]["conditions"]}["Active"]
     assert (active["status"], active["reason"]) == ("False", "ScalerNotActive")
+
+
+def test_a_burst_at_zero_beyond_the_held_bound_gets_503_with_retry_after_at_once():
+    """The gateway and its interceptor on a real socket: 2 requests held, the 3rd refused, nothing else touched."""
+    import asyncio
+
+    import aiohttp
+
+    from lab_helpers.gateway import Gateway, Route, RouteTable, RouteTarget
+    from lab_helpers.gateway.interceptor import InterceptedRoute, Interceptor
+
+    async def scenario():
+        table = RouteTable([Route("cold.example.com", [RouteTarget("cold-predictor", "lab", "r1")])])
+        gateway: Gateway
+        interceptor = Interceptor(table, on_pending=lambda key: None,
+                                  in_flight=lambda host: gateway.in_flight(host), max_held_per_route=2)
+        interceptor.set_routes([InterceptedRoute("lab", "cold", ("cold.example.com",), 2.0)])
+        gateway = Gateway(table, filters=[interceptor.hold])
+        port = await gateway.start()
+        url = f"http://127.0.0.1:{port}/v2/models/cold/infer"
+        async with aiohttp.ClientSession() as session:
+            async def call():
+                async with session.post(url, json=REQUEST, headers={"Host": "cold.example.com"}) as response:
+                    return response.status, response.headers.get("Retry-After")
+
+            held = [asyncio.create_task(call()) for _ in range(2)]
+            while interceptor.pending(("InterceptorRoute", "lab", "cold")) < 2:
+                await asyncio.sleep(0.01)
+            refused = await call()
+            still_held = not any(task.done() for task in held)  # the refusal did not wait for them
+            assert interceptor.concurrency(("InterceptorRoute", "lab", "cold")) == 2
+            held_answers = await asyncio.gather(*held)           # 504 at their 2 s readiness timeout
+        await gateway.stop()
+        return refused, still_held, held_answers
+
+    refused, still_held, held_answers = asyncio.run(scenario())
+    assert refused == (503, "1") and still_held
+    assert [status for status, _ in held_answers] == [504, 504]

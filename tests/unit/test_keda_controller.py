@@ -216,3 +216,21 @@ def test_an_external_push_trigger_may_name_a_deprecated_http_scaled_object(world
     reconcile(store, controller)
     assert conditions(store)["Active"] == ("True", "ScalerActive")
     assert controller.scaled_objects_for_route("HTTPScaledObject", "lab", "iris-old") == ["iris-s2z"]
+
+
+def test_broken_promql_is_a_trigger_error_naming_what_prometheus_said(world, monkeypatch):
+    from lab_helpers.errors import LabError
+    from lab_helpers.prom.client import PromClient
+
+    store, controller, _, _ = world
+    controller.prometheus_url = lambda: "http://127.0.0.1:9"
+
+    def rejected(self, query, at=None):
+        raise LabError(f"Prometheus rejected {query}: bad_data: 1:5: parse error: unexpected <op:*>")
+
+    monkeypatch.setattr(PromClient, "query", rejected)
+    prometheus_scaled_object(store, query="sum(**)")
+    reconcile(store, controller)
+    assert conditions(store)["Ready"] == ("False", "TriggerError")
+    assert replicas(store) == 1
+    assert any("parse error" in e["message"] for e in store.events([("ScaledObject", "lab", "iris-s2z")]))
