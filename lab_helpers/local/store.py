@@ -31,11 +31,13 @@ def private_file(path: Path) -> Path:
     """Create `path` (if missing) readable and writable by this user only, like the API token.
 
     For sqlite databases: SQLite gives the -wal, -shm and -journal files it creates beside a
-    database the database file's permissions, so those stay private too.
+    database the database file's permissions; ones left by an earlier version are made private here.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    os.chmod(path, 0o600)
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        if file.exists():
+            os.chmod(file, 0o600)
     return path
 
 

@@ -89,3 +89,12 @@ def test_the_store_file_is_readable_by_its_user_only(tmp_path):
     store.apply(NAMESPACE)
     for path in (tmp_path / "state").iterdir():  # the database and SQLite's -wal and -shm beside it
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+
+def test_a_store_left_readable_by_an_earlier_version_is_made_private(tmp_path):
+    Store(tmp_path / "store.sqlite").apply(NAMESPACE)
+    for path in tmp_path.iterdir():
+        path.chmod(0o644)
+    Store(tmp_path / "store.sqlite")
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()} == {
+        "store.sqlite": 0o600, "store.sqlite-wal": 0o600, "store.sqlite-shm": 0o600}
