@@ -280,6 +280,8 @@ class Gateway:
             return None
         if length == 0 or (length is None and not request.body_exists):  # readexactly(0) would raise
             return b""
+        if length is not None and request.content.total_bytes >= length:  # it came with the head: no timer
+            return await request.content.readexactly(length)
         async with asyncio.timeout(self.body_timeout_s):
             if length is not None:
                 return await request.content.readexactly(length)
