@@ -68,8 +68,8 @@ def ensure_daemon(home: Path | None = None, timeout: float = START_TIMEOUT) -> d
     if info and not needs_restart(info, current):
         return info
     if info:
-        print(f"the local control plane runs older code ({info.get('code_version', 'unknown')} -> {current}): "
-              "restarting it; runtimes keep serving")
+        # The versions are hashes that differ every time: kept out of notebook outputs, in `status` instead.
+        print("the local control plane runs older code: restarting it; runtimes keep serving")
         stop_daemon(info, signal.SIGUSR1)
     home.mkdir(parents=True, exist_ok=True)
     (home / "daemon.json").unlink(missing_ok=True)
