@@ -171,14 +171,14 @@ def test_hundreds_of_stalled_connections_do_not_lock_out_a_valid_caller(backends
 
 
 def test_a_burst_over_the_in_flight_bound_is_shed_with_503_before_the_backend_answers(backends):
-    """200 concurrent calls to a backend that takes 1 s, bound 4: 4 served, 196 told to retry, and every
+    """200 concurrent calls to a backend that takes 3 s, bound 4: 4 served, 196 told to retry, and every
     refusal arrives before the first served answer (shedding does not wait for the backend)."""
     table = RouteTable([route(HOST, backends["one"])])
     order: list[tuple[int, str | None]] = []
 
     async def scenario(client):
         async def call() -> None:
-            async with client.get("/?delay=1", headers={"Host": HOST}) as response:
+            async with client.get("/?delay=3", headers={"Host": HOST}) as response:
                 await response.read()
                 order.append((response.status, response.headers.get("Retry-After")))
 
