@@ -27,7 +27,12 @@ def spawn():
     def start(source: str) -> psutil.Process:
         child = subprocess.Popen([sys.executable, "-c", source, "lab-marker"], start_new_session=True)
         started.append(child)
-        return psutil.Process(child.pid)
+        proc = psutil.Process(child.pid)
+        # Between fork and exec the child still shows our command line: wait for its own, as a recorder would.
+        deadline = time.monotonic() + 10
+        while "lab-marker" not in proc.cmdline() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return proc
 
     yield start
     for child in started:
