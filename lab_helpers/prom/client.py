@@ -9,7 +9,6 @@ Every frame has one row per series (instant) or per sample (range), one column p
 from __future__ import annotations
 
 import math
-import os
 import time
 from datetime import datetime
 from typing import Any, Callable

@@ -165,7 +165,8 @@ class ScaledObjectController(Controller):
             raise TriggerError(f"prometheus query {query} returned multiple elements")
         if frame.empty:
             if str(metadata.get("ignoreNullValues", "true")).lower() == "false":
-                raise TriggerError(f"prometheus metrics 'prometheus' target may be lost, the result is empty")
+                raise TriggerError(f"prometheus metrics 'prometheus' target may be lost, the result is empty "
+                                   f"(query {query}, ignoreNullValues false)")
             return 0.0
         return float(frame["value"].iloc[0])
 
