@@ -72,9 +72,6 @@ class Interceptor:
         """Replace the intercepted routes (the routing loop calls this on every change)."""
         self._by_host = {host: route for route in routes for host in route.hosts}
 
-    def covers(self, host: str) -> bool:
-        return host in self._by_host
-
     def route_for(self, host: str) -> InterceptedRoute | None:
         return self._by_host.get(host)
 

@@ -59,7 +59,7 @@ def test_an_interceptor_route_routes_its_host_to_the_target_service_and_is_inter
     asyncio.run(loop.sync())
     (route,) = table.routes()
     assert route.host == HOST and route.targets[0].service == "iris-s2z-predictor"
-    assert interceptor.covers(HOST)
+    assert interceptor.route_for(HOST) is not None
 
 
 def test_a_held_request_is_released_when_the_first_pod_is_ready_and_pushes_once(store):
