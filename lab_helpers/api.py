@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, ContextManager, Iterable
 
 from . import prereqs
 from .prom.client import PromClient
@@ -100,6 +100,20 @@ class Lab(ABC):
     @abstractmethod
     def interceptor_url(self) -> str:
         """Where the HTTP add-on's interceptor proxy answers for this target."""
+
+    @abstractmethod
+    def interceptor_holds(self) -> list[dict[str, Any]] | None:
+        """Requests the interceptor held for a ready pod (``host``, ``held_at``, ``released_at``, ``outcome``),
+        oldest first; None where it keeps no such record (the KEDA HTTP add-on on a cluster)."""
+
+    @abstractmethod
+    def container_log(self, pod: str, container: str, namespace: str | None = None) -> str:
+        """A container's log; on a cluster each line starts with the kubelet's timestamp (``--timestamps``)."""
+
+    @abstractmethod
+    def pod_url(self, pod: str, port: int, namespace: str | None = None) -> ContextManager[str]:
+        """``with lab.pod_url(pod, 8080) as url:`` a base URL reaching that pod port directly, past any
+        gateway or interceptor (a port-forward on a cluster)."""
 
     @abstractmethod
     def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2",

@@ -14,14 +14,19 @@ Retry-After, so a burst at zero replicas costs bounded memory and never touches 
 The readiness timeout 0 means "no separate deadline" (add-on v0.14+): the request is held until the
 response-header timeout, here the gateway's upstream timeout.
 
+Each hold is also kept as a `Hold` (the last `HOLDS_KEPT`), served as JSON on the gateway's own
+``/interceptor/holds``: when a request was held and when it was released, which notebook 05 puts on
+its cold-start timeline. That is the lab's own addition: the add-on logs no per-request hold time.
+
 Simplified: one interceptor (the add-on runs several replicas sharing counts through its scaler),
 ``rules[].paths`` / ``headers`` are not matched (a route covers its hosts on every path), and only
 the concurrency metric is kept (``scalingMetric.requestRate`` is not counted).
 """
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 from aiohttp import web
@@ -30,6 +35,7 @@ from pytimeparse2 import parse as parse_time
 from .routes import NoReadyBackend, RouteTable, RouteTarget, UnknownHost, normalize_host
 
 RouteKey = tuple[str, str, str]  # (kind, namespace, name): an InterceptorRoute, or a deprecated HTTPScaledObject
+HOLDS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,19 @@ class InterceptedRoute:
     @property
     def key(self) -> RouteKey:
         return self.kind, self.namespace, self.name
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One request held for a ready pod: wall-clock seconds when it was held and when it was let go."""
+
+    kind: str
+    namespace: str
+    name: str
+    host: str
+    held_at: float
+    released_at: float
+    outcome: str  # "forwarded", or "timeout" (answered 504)
 
 
 def _error(status: int, message: str, retry_after: int | None = None) -> web.Response:
@@ -67,6 +86,7 @@ class Interceptor:
         self.hold_ceiling_s = hold_ceiling_s
         self._by_host: dict[str, InterceptedRoute] = {}
         self._held: Counter[RouteKey] = Counter()
+        self.holds: deque[Hold] = deque(maxlen=HOLDS_KEPT)
 
     def set_routes(self, routes: list[InterceptedRoute]) -> None:
         """Replace the intercepted routes (the routing loop calls this on every change)."""
@@ -103,11 +123,13 @@ class Interceptor:
             return _error(503, f"interceptor: {self.max_held_per_route} requests already held for {route.kind} "
                                f"{route.namespace}/{route.name} while it scales from zero", retry_after=1)
         timeout = route.readiness_timeout_s or self.hold_ceiling_s
+        held_at, outcome = time.time(), "timeout"
         self._held[route.key] += 1
         if self._held[route.key] == 1:
             self.on_pending(route.key)
         try:
             await self.table.wait_for_backend(host, target, timeout)
+            outcome = "forwarded"
             return None
         except (NoReadyBackend, UnknownHost):
             why = f"Service {route.namespace}/{route.missing_service} does not exist" if route.missing_service else \
@@ -116,6 +138,11 @@ class Interceptor:
                                f"{route.namespace}/{route.name}; see runbooks/scale-to-zero-failing.md")
         finally:
             self._held[route.key] -= 1
+            self.holds.append(Hold(*route.key, host, held_at, time.time(), outcome))
+
+    async def holds_page(self, request: web.BaseRequest) -> web.Response:
+        """The recent holds, oldest first, as JSON (the gateway serves it on its own host)."""
+        return web.json_response({"holds": [asdict(hold) for hold in self.holds]})
 
 
 

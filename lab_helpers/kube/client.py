@@ -5,6 +5,7 @@ children, inference through the ingress. HTTP and errors live in `transport.py`.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -12,7 +13,7 @@ import os
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import Any, Iterator, TextIO
 from urllib.parse import urlsplit
 
 import httpx
@@ -307,6 +308,23 @@ class KubernetesLab(Lab):
                 "`kubectl -n keda port-forward svc/keda-add-ons-http-interceptor-proxy 8081:8080` set "
                 f"{INTERCEPTOR_ENV}=http://127.0.0.1:8081 (requests that bypass it are neither counted nor held)")
         return url.rstrip("/")
+
+    def interceptor_holds(self) -> None:
+        """None: the add-on's interceptor exports counts, not when each request was held and released."""
+        return None
+
+    def container_log(self, pod: str, container: str, namespace: str | None = None) -> str:
+        ns = namespace or self.namespace
+        path = f"/api/v1/namespaces/{ns}/pods/{pod}/log"
+        try:
+            return self.api.text(path, query={"container": container, "timestamps": "true"})
+        except ApiFailure as failure:
+            raise self.api.error(failure, "read the log of", Target(lookup("Pod"), ns, pod)) from None
+
+    @contextlib.contextmanager
+    def pod_url(self, pod: str, port: int, namespace: str | None = None) -> Iterator[str]:
+        with self.port_forward(f"pod/{pod}", port, namespace=namespace) as forwarded:
+            yield forwarded.url
 
     def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2",
               model: str | None = None, namespace: str | None = None) -> dict[str, Any]:

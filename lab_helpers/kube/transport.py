@@ -160,11 +160,20 @@ class KubeApi:
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
                 content_type: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
         """Send and parse JSON; raises ApiFailure on a non-2xx answer (callers map it with `error`)."""
+        data = self._read(method, path, query, body, content_type, timeout)
+        return json.loads(data) if data else {}
+
+    def text(self, path: str, *, query: dict[str, str] | None = None, timeout: float = REQUEST_TIMEOUT_S) -> str:
+        """GET a plain-text subresource (a pod's ``log``); raises ApiFailure on a non-2xx answer."""
+        return self._read("GET", path, query, None, None, timeout).decode("utf-8", "replace")
+
+    def _read(self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str | None,
+              timeout: float) -> bytes:
         response = self._send(method, path, query, body, content_type, timeout)
         data = response.read()
         if not 200 <= response.status < 300:
             raise ApiFailure(response.status, data)
-        return json.loads(data) if data else {}
+        return data
 
     def call(self, verb: str, target: Target, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """`request`, with failures turned into lab errors naming `verb` and `target`."""

@@ -1,11 +1,12 @@
 """`connect("local")`: the helper API over the local control plane's HTTP API."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 import httpx
@@ -20,6 +21,7 @@ from ..paths import lab_home
 from ..models.mlflow_server import ensure_mlflow_server
 from ..prom.client import PromClient
 from .control import ensure_daemon
+from .pods import host_port
 from .prometheus import local_prom_client
 
 POLL_SECONDS = 0.25
@@ -124,6 +126,28 @@ class LocalLab(Lab):
     def interceptor_url(self) -> str:
         """The local gateway is also the interceptor: it holds requests for InterceptorRoute hosts."""
         return self.gateway_url
+
+    def interceptor_holds(self) -> list[dict[str, Any]]:
+        """The gateway is the interceptor: it keeps its recent holds on its own /interceptor/holds."""
+        response = httpx.get(f"{self.gateway_url}/interceptor/holds", timeout=10.0)
+        response.raise_for_status()
+        return response.json()["holds"]
+
+    def container_log(self, pod: str, container: str, namespace: str | None = None) -> str:
+        """The local kubelet writes each container's output to a file in the pod's folder (no timestamps added)."""
+        path = self.home / "pods" / (namespace or self.namespace) / pod / f"{container}.log"
+        if not path.exists():
+            raise NotFound(f"no log for container {container} of pod {namespace or self.namespace}/{pod}: the pod "
+                           "does not exist (any more) or the container has not started")
+        return path.read_text(errors="replace")
+
+    @contextlib.contextmanager
+    def pod_url(self, pod: str, port: int, namespace: str | None = None) -> Iterator[str]:
+        """Every local pod port is a loopback port already (no forward needed)."""
+        mapped = host_port(self.get("Pod", pod, namespace), port)
+        if mapped is None:
+            raise LabError(f"pod {pod} has no process listening for its port {port} (yet)")
+        yield f"http://127.0.0.1:{mapped}"
 
     def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2", model: str | None = None,
               namespace: str | None = None) -> dict[str, Any]:

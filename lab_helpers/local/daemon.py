@@ -82,7 +82,8 @@ class ControlPlane:
         interceptor_metrics = InterceptorMetrics(self.request_metrics.registry, self.interceptor)
         self.gateway = Gateway(self.table, filters=[self.interceptor.hold],
                                observers=[self.request_metrics.observe, interceptor_metrics.observe],
-                               own_paths={"/metrics": metrics_handler(self.request_metrics.registry)})
+                               own_paths={"/metrics": metrics_handler(self.request_metrics.registry),
+                                          "/interceptor/holds": self.interceptor.holds_page})
         self.monitoring = MonitoringController(ctx, gateway_port=lambda: self.gateway.port)
         self.keda = ScaledObjectController(ctx, self.interceptor, prometheus_url=self._prometheus_url)
         self.manager = Manager(self.store, [

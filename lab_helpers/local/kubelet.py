@@ -32,7 +32,7 @@ from ..runtime.pod import PORTS_ENV, ROOT_ENV, format_ports
 from .controllers.base import DONE, Loop, Result
 from .images import ImageNotFound, LocalImage, container_argv, container_env, find_image, process_env
 from .pods import container_port, finished
-from .store import CLUSTER, Store, now_iso
+from .store import CLUSTER, Store, now_iso, now_micro
 
 BACKOFF_START, BACKOFF_CAP = 1.0, 16.0
 MEMORY_SAMPLE_SECONDS = 0.25
@@ -93,6 +93,15 @@ def running_container(record: dict[str, Any], pod_dir: Path) -> psutil.Process |
         return None
 
 
+def transitions(previous: list[dict[str, Any]], statuses: dict[str, str]) -> list[dict[str, Any]]:
+    """Pod conditions with ``lastTransitionTime`` moved only when a condition's status changes, as the
+    kubelet's status manager keeps it."""
+    before = {c["type"]: c for c in previous}
+    return [before[kind] if kind in before and before[kind]["status"] == status else
+            {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": now_micro()}
+            for kind, status in statuses.items()]
+
+
 @dataclass
 class ContainerExit:
     exit_code: int | None
@@ -117,6 +126,7 @@ class PodWorker:
         self.dir = home / "pods" / self.namespace / self.name
         status = pod.get("status") or {}
         self.status: dict[str, Any] = {k: v for k, v in status.items() if k not in ("conditions",)}
+        self.conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
         lab = self.status.setdefault("lab", {})
         lab.setdefault("containers", {})
         self.processes: dict[str, psutil.Process] = {}
@@ -168,13 +178,10 @@ class PodWorker:
         self.status["phase"] = phase
         initialized = bool(self.status.get("initialized"))
         done = phase in ("Succeeded", "Failed")
-        status = {**self.status, "conditions": [
-            {"type": "PodScheduled", "status": "True"},
-            {"type": "Initialized", "status": str(initialized)},
-            {"type": "ContainersReady", "status": str(ready and not done)},
-            {"type": "Ready", "status": str(ready and not done)},
-        ]}
-        self.store.set_status("Pod", self.namespace, self.name, status)
+        self.conditions = transitions(self.conditions, {
+            "PodScheduled": "True", "Initialized": str(initialized),
+            "ContainersReady": str(ready and not done), "Ready": str(ready and not done)})
+        self.store.set_status("Pod", self.namespace, self.name, {**self.status, "conditions": self.conditions})
 
     def _event(self, reason: str, message: str, type_: str = "Normal") -> None:
         pod = self.store.find("Pod", self.namespace, self.name)
@@ -301,7 +308,7 @@ class PodWorker:
         records = self.status["lab"]["containers"]
         proc = running_container(records.get(name) or {}, self.dir) if adopt else None
         child: asyncio.subprocess.Process | None = None
-        started = now_iso()
+        started = now_micro()
         if proc is not None:
             started = (self._statuses("containerStatuses").get(name, {}).get("state", {}).get("running") or
                        {}).get("startedAt", started)
@@ -316,7 +323,7 @@ class PodWorker:
                         start_new_session=True, env=env)
                 except OSError as exc:  # the command is not there: StartError, as containerd reports it
                     message = f"failed to create containerd task: exec: {argv[0]!r}: {exc.strerror}"
-                    return ContainerExit(128, "StartError", message, started, now_iso())
+                    return ContainerExit(128, "StartError", message, started, now_micro())
             proc = psutil.Process(child.pid)
             records[name] = ProcessRecord.of(proc).to_json()
             self._event("Started", f"Started container {name}")
@@ -337,11 +344,11 @@ class PodWorker:
         if oom is not None:
             return ContainerExit(137, "OOMKilled", f"memory limit {container['resources']['limits']['memory']} "
                                                    f"exceeded (RSS {oom / 2**20:.0f}Mi); {tail(log_path)}",
-                                 started, now_iso())
+                                 started, now_micro())
         if code is not None and code < 0:
             code = 128 - code
         why = self.killing.pop(name, "")
-        return ContainerExit(code, "Completed" if code == 0 else "Error", why or tail(log_path), started, now_iso())
+        return ContainerExit(code, "Completed" if code == 0 else "Error", why or tail(log_path), started, now_micro())
 
     async def _watch(self, proc: psutil.Process, child: asyncio.subprocess.Process | None,
                      limit: int | None) -> int | None:

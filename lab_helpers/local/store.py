@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,13 @@ SPEC_DEFAULTS: dict[str, dict[str, Any]] = {"Deployment": {"replicas": 1}}
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_micro() -> str:
+    """A MicroTime, as an Event's ``eventTime`` carries it. The local kubelet also stamps container
+    start/finish and pod condition transitions with it, where the API server keeps whole seconds: a
+    simplification that lets notebook 05 take a one-second cold start apart."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def private_file(path: Path) -> Path:
@@ -211,7 +217,7 @@ class Store:
                 return
         event = {
             "type": type_, "reason": reason, "message": message, "count": 1,
-            "firstTimestamp": now_iso(), "lastTimestamp": now_iso(), "time": time.time(),
+            "firstTimestamp": now_iso(), "lastTimestamp": now_iso(), "eventTime": now_micro(),
             "involvedObject": {"kind": key[0], "namespace": key[1] or None, "name": key[2],
                                "uid": meta.get("uid")},
         }

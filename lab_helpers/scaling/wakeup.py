@@ -2,17 +2,18 @@
 
 KEDA's activation (``KEDAScaleTargetActivated`` on the ScaledObject), the Deployment creating the pod
 (``SuccessfulCreate``), the pod scheduled and its containers started (the storage initializer, then the
-model server). Events are second-resolution on a
+model server). Events are often second-resolution on a
 cluster (``firstTimestamp``), so this gives the order and the coarse timing; notebook 05 takes the
-same walk apart with finer clocks. Read it while the woken pod still exists: a deleted pod's events
+same walk apart phase by phase (`scaling.coldstart`). Read it while the woken pod still exists: a deleted pod's events
 are no longer among the InferenceService's children.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Protocol
 
 import pandas as pd
+
+from .stamps import event_epoch as _seconds
 
 # Not InferenceServiceReady: at zero replicas the Deployment is Available (0 of 0), so KServe's Ready
 # stays True across a wake-up and the event, if any, belongs to another change.
@@ -22,11 +23,6 @@ WALK_REASONS = ("KEDAScaleTargetActivated", "SuccessfulCreate", "Scheduled", "Pu
 class EventReader(Protocol):
     def events(self, kind: str, name: str, namespace: str | None = None,
                children: bool = True) -> list[dict[str, Any]]: ...
-
-
-def _seconds(event: dict[str, Any]) -> float:
-    stamp = event.get("eventTime") or event.get("firstTimestamp") or event.get("lastTimestamp")
-    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
 
 
 def wake_up_walk(lab: EventReader, scaled_object: str, inference_service: str,
@@ -41,15 +37,10 @@ def wake_up_walk(lab: EventReader, scaled_object: str, inference_service: str,
     activation = activations[-1]
     start = _seconds(activation)
     rows = [activation] + sorted((e for e in lab.events("InferenceService", inference_service, namespace)
-                                  if e.get("reason") in WALK_REASONS and _seconds(e) >= start), key=_order)
+                                  if e.get("reason") in WALK_REASONS and _seconds(e) >= start), key=_seconds)
     return pd.DataFrame([{"seconds": _seconds(e) - start,
                           "object": f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}",
                           "step": _step(e), "message": e.get("message", "")} for e in rows])
-
-
-def _order(event: dict[str, Any]) -> tuple[float, float]:
-    """By timestamp; within a second by the local target's exact time where it records one."""
-    return _seconds(event), float(event.get("time") or 0.0)
 
 
 def _step(event: dict[str, Any]) -> str:
