@@ -4,11 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The local Triton "image": nvidia-pytriton's tritonserver in its own venv (0.7.0 needs numpy<2; the lab has numpy 2).
+TRITON_VENV := .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
+TRITON_PYTHON ?= python3.11
+TRITON_PACKAGES := nvidia-pytriton==0.7.0 'numpy<2' 'onnxruntime>=1.32.0'
 ARGS ?=
 
-.PHONY: lab test unit nbtest refresh jupyter bench setup system-deps clean down schemas
+.PHONY: lab test unit nbtest refresh jupyter bench setup system-deps triton-image clean down schemas
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) triton-image
 
 # pyproject.toml is the one list of dependencies; the stamp re-installs only when it changes.
 $(STAMP): pyproject.toml
@@ -16,6 +21,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
+
+# The stub of the wheel's Python backend is built for CPython 3.11 and links Debian's libpython3.11.
+triton-image: $(TRITON_STAMP)
+
+$(TRITON_STAMP): $(STAMP) Makefile
+	@test -x $(TRITON_VENV)/bin/python || $(TRITON_PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TRITON_VENV)/bin/python -m pip install --quiet $(TRITON_PACKAGES)
+	$(PY) -m lab_helpers.runtime.triton_image
+	@touch $@
 
 # Debian packages the series needs (Prometheus is the real one the local target scrapes with).
 system-deps:
@@ -27,6 +42,16 @@ system-deps:
 	    echo "missing Debian package 'prometheus': run  sudo apt-get install -y prometheus"; exit 1; \
 	  fi; \
 	fi
+	@# wrk: the C load generator of `bench runtimes`; libpython3.11: what Triton's Python-backend stub links.
+	@for pkg in wrk libpython3.11; do \
+	  dpkg -s $$pkg >/dev/null 2>&1 && continue; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian package: $$pkg"; \
+	    (apt-get install -y -qq $$pkg >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$pkg)); \
+	  else \
+	    echo "missing Debian package '$$pkg': run  sudo apt-get install -y $$pkg"; exit 1; \
+	  fi; \
+	done
 
 lab: setup
 	$(PY) -m lab_helpers run --target local $(ARGS)
@@ -44,6 +69,7 @@ refresh: setup
 
 bench: setup
 	$(PY) -m lab_helpers bench gateway
+	$(PY) -m lab_helpers bench runtimes
 
 jupyter: setup
 	$(PY) -m pip install --quiet -e '.[test,jupyter]'

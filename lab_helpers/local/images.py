@@ -13,7 +13,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from ..runtime import triton_image
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class LocalImage:
     entrypoint: tuple[str, ...]     # what ENTRYPOINT the image has ("python" is the image's interpreter)
     exposes: tuple[int, ...] = ()   # container ports it listens on even when the pod spec declares none
     python: str = sys.executable    # the interpreter of the image's environment (its venv)
+    missing: Callable[[], str | None] = lambda: None  # why the image is not on this node (set-up not run)
 
     @property
     def bin_dir(self) -> str:
@@ -34,6 +37,9 @@ IMAGES: tuple[LocalImage, ...] = (
     LocalImage("kserve/xgbserver", (*RUNTIME, "--model-format", "sklearn"), exposes=(8080,)),
     LocalImage("kserve/predictiveserver", (*RUNTIME, "--model-format", "sklearn"), exposes=(8080,)),
     LocalImage("seldonio/mlserver", ("python", "-m", "lab_helpers.runtime.mlserver"), exposes=(8080,)),
+    # Triton: its entrypoint runs the args (`tritonserver ...`) with the nvidia-pytriton wheel's binary.
+    LocalImage("nvidia/tritonserver", ("python", "-m", "lab_helpers.runtime.triton"), exposes=(8080, 9000, 8002),
+               missing=triton_image.missing),
     LocalImage("kserve/storage-initializer", ("python", "-m", "lab_helpers.runtime.storage")),
     # A plain Python image: for Jobs whose `command` is a lab module (python -m lab_helpers....).
     LocalImage("python", ("python",)),
@@ -41,10 +47,10 @@ IMAGES: tuple[LocalImage, ...] = (
 
 
 class ImageNotFound(LookupError):
-    def __init__(self, image: str):
+    def __init__(self, image: str, why: str | None = None):
         known = ", ".join(sorted(i.repository for i in IMAGES))
-        super().__init__(f'Failed to pull image "{image}": the local node has no such image (it runs only the '
-                         f"images of lab_helpers/local/images.py: {known})")
+        super().__init__(f'Failed to pull image "{image}": ' + (why or "the local node has no such image (it runs "
+                         f"only the images of lab_helpers/local/images.py: {known})"))
 
 
 def repository_of(image: str) -> str:
@@ -65,6 +71,9 @@ def find_image(image: str) -> LocalImage:
     repository = repository_of(image)
     for candidate in IMAGES:
         if repository == candidate.repository or repository.endswith("/" + candidate.repository):
+            why = candidate.missing()
+            if why:
+                raise ImageNotFound(image, why)
             return candidate
     raise ImageNotFound(image)
 

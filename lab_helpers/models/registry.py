@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import joblib
 import mlflow
-import onnx
 import pandas as pd
 import skops.io
 from mlflow import MlflowClient
@@ -36,7 +35,9 @@ from mlflow.models.model import ModelInfo
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from ..errors import LabError, NotFound
-from .training import LAB_MODELS, ModelSpec, TrainedModel, spec_hash, to_onnx, train
+from .onnx_export import checked_onnx
+from .training import LAB_MODELS, ModelSpec, TrainedModel, spec_hash, train
+from .triton_repository import write_repository
 
 EXPERIMENT_NAME = "serving-lab"
 # Logs "Waiting up to 300 seconds for model version to finish creation" at INFO for every version.
@@ -49,20 +50,11 @@ SKLEARN_DIR = "sklearn"
 TRITON_DIR = "triton"
 FLAVORS = ("mlflow", "sklearn", "onnx")
 REWRITE_ENV = "LAB_ARTIFACT_REWRITE"
-TRITON_MAX_BATCH_SIZE = 64
 # The storageUri schemes KServe accepts ("" is a plain local path), SupportedStorageURIPrefixList in
 # https://github.com/kserve/kserve/blob/v0.20.0/pkg/controller/v1beta1/inferenceservice/utils/utils.go#L48
 KSERVE_STORAGE_SCHEMES = frozenset(
     {"", "file", "s3", "gs", "pvc", "http", "https", "hdfs", "webhdfs", "oci", "hf"}
 )
-_TRITON_DTYPES = {
-    onnx.TensorProto.FLOAT: "TYPE_FP32",
-    onnx.TensorProto.DOUBLE: "TYPE_FP64",
-    onnx.TensorProto.INT64: "TYPE_INT64",
-    onnx.TensorProto.INT32: "TYPE_INT32",
-    onnx.TensorProto.BOOL: "TYPE_BOOL",
-    onnx.TensorProto.STRING: "TYPE_STRING",
-}
 
 
 @dataclass(frozen=True)
@@ -252,7 +244,11 @@ def _log_and_register(
             _write_joblib_dir(trained, staging / SKLEARN_DIR)
             mlflow.log_artifacts(str(staging / SKLEARN_DIR), SKLEARN_DIR)
             if spec.onnx:
-                _write_triton_repository(trained, staging / TRITON_DIR)
+                # Registered beside the original only once it answers like it on the held-out set.
+                onnx_model, parity = checked_onnx(trained)
+                mlflow.log_metrics({"onnx_max_abs_diff": parity.max_abs_diff,
+                                    "onnx_label_agreement": parity.label_agreement})
+                write_repository(onnx_model, spec.name, staging / TRITON_DIR)
                 mlflow.log_artifacts(str(staging / TRITON_DIR), TRITON_DIR)
             model_info = _log_mlflow_model(trained)
         _ensure_registered_model(client, spec.name)
@@ -328,50 +324,6 @@ def _write_joblib_dir(trained: TrainedModel, dest: Path) -> None:
     """kserve-sklearnserver wants exactly one ``*.joblib``/``*.pkl`` file in the model directory."""
     dest.mkdir(parents=True)
     joblib.dump(trained.estimator, dest / "model.joblib")
-
-
-def _write_triton_repository(trained: TrainedModel, repo: Path) -> None:
-    """``<repo>/<model>/config.pbtxt`` + ``<repo>/<model>/1/model.onnx``: a Triton model repository."""
-    model = to_onnx(trained)
-    model_dir = repo / trained.spec.name
-    (model_dir / "1").mkdir(parents=True)
-    (model_dir / "1" / "model.onnx").write_bytes(model.SerializeToString())
-    (model_dir / "config.pbtxt").write_text(_triton_config(trained.spec.name, model))
-
-
-def _triton_config(name: str, model: onnx.ModelProto) -> str:
-    """A Triton config for a batched ONNX model: dims exclude the batch dimension.
-
-    A ``[batch]``-shaped tensor (the predicted label) is declared ``dims: [1]`` with an empty
-    reshape, the Triton idiom for a per-row scalar.
-    """
-    inputs = ",\n".join(_triton_tensor(t) for t in model.graph.input)
-    outputs = ",\n".join(_triton_tensor(t) for t in model.graph.output)
-    return (
-        f'name: "{name}"\n'
-        'platform: "onnxruntime_onnx"\n'
-        f"max_batch_size: {TRITON_MAX_BATCH_SIZE}\n"
-        f"input [\n{inputs}\n]\n"
-        f"output [\n{outputs}\n]\n"
-        "dynamic_batching { max_queue_delay_microseconds: 100 }\n"
-        "instance_group [ { kind: KIND_CPU, count: 1 } ]\n"
-    )
-
-
-def _triton_tensor(tensor: onnx.ValueInfoProto) -> str:
-    elem_type = tensor.type.tensor_type.elem_type
-    if elem_type not in _TRITON_DTYPES:
-        raise LabError(
-            f"ONNX tensor {tensor.name!r} has type {onnx.TensorProto.DataType.Name(elem_type)}, "
-            f"which the lab's Triton config does not map"
-        )
-    per_row = [d.dim_value for d in tensor.type.tensor_type.shape.dim[1:]]
-    lines = [f'    name: "{tensor.name}"', f"    data_type: {_TRITON_DTYPES[elem_type]}"]
-    if per_row:
-        lines.append(f"    dims: [ {', '.join(str(d) for d in per_row)} ]")
-    else:
-        lines += ["    dims: [ 1 ]", "    reshape: { shape: [ ] }"]
-    return "  {\n" + "\n".join(lines) + "\n  }"
 
 
 def _resolve(

@@ -15,11 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import onnx
 import pandas as pd
 import sklearn
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
 from sklearn.base import BaseEstimator, clone
 from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.ensemble import RandomForestClassifier
@@ -34,9 +31,6 @@ from ..errors import LabError
 
 SEED = 0
 TEST_SIZE = 0.3
-# Pinned below skl2onnx's newest so older onnxruntime builds (as in Triton images) load the model.
-ONNX_TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
-ONNX_INPUT_NAME = "input"
 
 _LOADERS: dict[str, Callable[..., Any]] = {"iris": load_iris, "wine": load_wine, "digits": load_digits}
 
@@ -172,20 +166,6 @@ def spec_hash(spec: ModelSpec) -> str:
     }
     text = json.dumps(payload, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def to_onnx(trained: TrainedModel) -> onnx.ModelProto:
-    """Convert with skl2onnx: one float32 input tensor, plain `label` + `probabilities` outputs.
-
-    ZipMap is switched off so the probabilities are a [batch, classes] tensor Triton can serve.
-    """
-    n_features = trained.dataset.X_train.shape[1]
-    return convert_sklearn(
-        trained.estimator,
-        initial_types=[(ONNX_INPUT_NAME, FloatTensorType([None, n_features]))],
-        options={"zipmap": False},
-        target_opset=ONNX_TARGET_OPSET,
-    )
 
 
 def _qualified_name(obj: object) -> str:
