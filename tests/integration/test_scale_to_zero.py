@@ -12,6 +12,8 @@ from lab_helpers.errors import ManifestError
 from lab_helpers.inference import post
 from lab_helpers.manifests.loading import load_documents
 from lab_helpers.paths import manifests_dir
+from lab_helpers.scaling.cold_trials import ScaleToZeroService, run_trials
+from lab_helpers.scaling.coldstart import MOMENTS
 from lab_helpers.scaling.recorder import ReplicaRecorder, replica_sequence
 
 pytestmark = pytest.mark.integration
@@ -145,3 +147,16 @@ def test_a_burst_at_zero_beyond_the_held_bound_gets_503_with_retry_after_at_once
     refused, still_held, held_answers = asyncio.run(scenario())
     assert refused == (503, "1") and still_held
     assert [status for status, _ in held_answers] == [504, 504]
+
+
+def test_one_real_cold_start_is_taken_apart_phase_by_phase(lab, sklearn_dir):
+    lab.apply(s2z_documents("iris-cold", sklearn_dir.as_uri(), "60s"))
+    service = ScaleToZeroService("iris-cold", "iris-cold", "iris-cold", "iris-cold")
+    frame = run_trials(lab, service, REQUEST, trials=1, warm=3, zero_timeout=60)
+    cold = frame[frame["kind"] == "cold"].iloc[0]
+    assert (cold["status"], cold["prediction"]) == (200, [1])
+    recorded = [moment for moment in MOMENTS if moment in frame.columns and cold[moment] == cold[moment]]
+    assert recorded == list(MOMENTS)          # every moment has a record on the local target
+    assert 0 < cold["runtime_s"] < cold["total_s"] and cold["overhead_s"] > 0
+    assert sorted(frame["kind"].unique()) == ["cold", "warm", "warm, direct to pod"]
+    assert (frame["status"] == 200).all()
