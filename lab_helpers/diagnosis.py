@@ -21,6 +21,10 @@ RUNBOOKS: dict[str, str] = {
     "PartialTriggerError": "runbooks/scale-to-zero-failing.md",
 }
 DEFAULT_RUNBOOK = "runbooks/service-not-ready.md"
+# Model formats served by a framework runtime (Triton) rather than the lab's Python runtimes: its load
+# failures (config.pbtxt, repository layout, backends) have their own runbook.
+FRAMEWORK_FORMATS = frozenset({"onnx", "triton", "tensorrt", "tensorflow", "pytorch"})
+FRAMEWORK_LOAD_RUNBOOK = "runbooks/runtime-not-loading-model.md"
 
 
 @dataclass
@@ -53,6 +57,11 @@ def _false_condition(status: dict[str, Any]) -> dict[str, Any] | None:
     return next((c for c in conditions if c.get("status") != "True"), None)
 
 
+def _model_format(obj: dict[str, Any]) -> str:
+    model = ((obj.get("spec") or {}).get("predictor") or {}).get("model") or {}
+    return (model.get("modelFormat") or {}).get("name", "")
+
+
 def diagnose(obj: dict[str, Any], events: list[dict[str, Any]], last: int = 5) -> Diagnosis:
     """Read the most specific failure from an object's status (modelStatus first, then conditions)."""
     meta = obj.get("metadata", {})
@@ -62,6 +71,8 @@ def diagnose(obj: dict[str, Any], events: list[dict[str, Any]], last: int = 5) -
         reason, message = failure["reason"], failure.get("message", "")
         if failure.get("exitCode") == 137 or "OOMKilled" in message:
             runbook = RUNBOOKS["OOMKilled"]
+        elif reason == "ModelLoadFailed" and _model_format(obj) in FRAMEWORK_FORMATS:
+            runbook = FRAMEWORK_LOAD_RUNBOOK
         else:
             runbook = RUNBOOKS.get(reason, DEFAULT_RUNBOOK)
     else:
