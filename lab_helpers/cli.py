@@ -40,6 +40,10 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.rest[:1] == ["coldstart"]:
+        from .bench.coldstart import main as coldstart
+
+        return coldstart(args.rest[1:])
     from .bench.gateway import main
 
     return main(args.rest)

@@ -8,6 +8,7 @@ gateway and the interceptor) for contrast. Works on both targets: only `Lab` ver
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ import pandas as pd
 
 from ..api import Lab
 from ..inference import infer_path
+from ..manifests.loading import load_documents
+from ..paths import manifests_dir
 from ..progress import Dots
 from .coldstart import MOMENTS, Timeline, cold_timeline
 from .stamps import event_epoch
@@ -35,6 +38,20 @@ class ScaleToZeroService:
     route: str
     model: str
     namespace: str | None = None
+
+
+def scale_to_zero_objects(name: str, variables: dict[str, str]) -> list[dict[str, Any]]:
+    """``manifests/autoscaling/iris-s2z.yaml`` as `name`: the InferenceService, its InterceptorRoute (Host
+    ``<name>-<namespace>.example.com``) and its ScaledObject, so a benchmark or test runs beside the notebook's."""
+    objects = [copy.deepcopy(doc.obj) for doc in load_documents(manifests_dir() / "autoscaling" / "iris-s2z.yaml",
+                                                                 variables)]
+    for obj in objects:
+        obj["metadata"]["name"] = name
+    route, scaled = objects[1], objects[2]
+    route["spec"]["target"]["service"] = scaled["spec"]["scaleTargetRef"]["name"] = f"{name}-predictor"
+    route["spec"]["rules"][0]["hosts"] = [f"{name}-{variables['NAMESPACE']}.example.com"]
+    scaled["spec"]["triggers"][0]["metadata"]["interceptorRoute"] = name
+    return objects
 
 
 def wait_for_zero(lab: Lab, service: ScaleToZeroService, timeout: float) -> float:

@@ -1,7 +1,6 @@
 """Scale-to-zero on the local target with real processes: KEDA + the HTTP add-on interceptor, and the trap."""
 from __future__ import annotations
 
-import copy
 import time
 
 import joblib
@@ -10,9 +9,8 @@ import pytest
 import lab_helpers
 from lab_helpers.errors import ManifestError
 from lab_helpers.inference import post
-from lab_helpers.manifests.loading import load_documents
 from lab_helpers.paths import manifests_dir
-from lab_helpers.scaling.cold_trials import ScaleToZeroService, run_trials
+from lab_helpers.scaling.cold_trials import ScaleToZeroService, run_trials, scale_to_zero_objects
 from lab_helpers.scaling.coldstart import MOMENTS
 from lab_helpers.scaling.recorder import ReplicaRecorder, replica_sequence
 
@@ -46,17 +44,9 @@ def lab(local_home):
 
 def s2z_documents(name: str, storage_uri: str, readiness: str) -> list[dict]:
     """The notebook's iris-s2z.yaml with lab timings, renamed so several services can coexist."""
-    docs = load_documents(manifests_dir() / "autoscaling" / "iris-s2z.yaml", {
-        "NAMESPACE": "lab", "IRIS_SKLEARN_STORAGE_URI": storage_uri, "S2Z_COOLDOWN_SECONDS": "3",
-        "S2Z_POLLING_SECONDS": "1", "S2Z_READINESS_TIMEOUT": readiness})
-    objects = [copy.deepcopy(doc.obj) for doc in docs]
-    for obj in objects:
-        obj["metadata"]["name"] = name
-    route, scaled = objects[1], objects[2]
-    route["spec"]["target"]["service"] = scaled["spec"]["scaleTargetRef"]["name"] = f"{name}-predictor"
-    route["spec"]["rules"][0]["hosts"] = [f"{name}-lab.example.com"]
-    scaled["spec"]["triggers"][0]["metadata"]["interceptorRoute"] = name
-    return objects
+    return scale_to_zero_objects(name, {"NAMESPACE": "lab", "IRIS_SKLEARN_STORAGE_URI": storage_uri,
+                                        "S2Z_COOLDOWN_SECONDS": "3", "S2Z_POLLING_SECONDS": "1",
+                                        "S2Z_READINESS_TIMEOUT": readiness})
 
 
 def infer(lab, name: str, timeout: float = 60):
