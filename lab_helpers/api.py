@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, ContextManager, Iterable
 
 from . import prereqs
+from .policy.callers import CallResult
+from .policy.flows import Flow
 from .prom.client import PromClient
 
 Source = str | Path | dict[str, Any] | Iterable[dict[str, Any]]
@@ -119,3 +121,14 @@ class Lab(ABC):
     def infer(self, name: str, payload: dict[str, Any], protocol: str = "v2",
               model: str | None = None, namespace: str | None = None) -> dict[str, Any]:
         """POST an inference request through the ingress; raises on a non-2xx answer."""
+
+    @abstractmethod
+    def call_as(self, labels: dict[str, str], namespace: str, isvc: str, path: str, method: str = "POST",
+                payload: dict[str, Any] | None = None, timeout: float = 3.0,
+                isvc_namespace: str | None = None) -> CallResult:
+        """One request from a pod with `labels` in `namespace` straight to the predictor Service of `isvc`
+        (past the ingress, so a network policy sees this caller): its status, or no answer within `timeout`."""
+
+    @abstractmethod
+    def flows(self, namespace: str | None = None, last: int | None = None) -> list[Flow]:
+        """Recent network-policy verdicts (Hubble's flows), oldest first; to pods in `namespace` if given."""

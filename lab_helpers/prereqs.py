@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
+from .errors import LabError, TargetUnavailable
 from .paths import manifests_dir
 
 IRIS_MANIFEST = manifests_dir() / "serving" / "iris-inferenceservice.yaml"
@@ -15,6 +16,8 @@ IRIS_MANIFEST = manifests_dir() / "serving" / "iris-inferenceservice.yaml"
 
 class Target(Protocol):
     """What a prerequisite step uses of a target (`lab_helpers.api.Lab` has all of it)."""
+
+    target: str
 
     def apply(self, source: Any, variables: dict[str, str] | None = None) -> list[dict[str, Any]]: ...
 
@@ -25,6 +28,9 @@ class Target(Protocol):
                   flavor: str = "mlflow") -> str: ...
 
     def tracking_uri(self) -> str: ...
+
+    def list(self, kind: str, namespace: str | None = None,
+             labels: dict[str, str] | None = None) -> list[dict[str, Any]]: ...
 
 
 def _registry(lab: Target) -> None:
@@ -51,11 +57,25 @@ def _monitoring(lab: Target) -> None:
     lab.apply(manifests_dir() / "monitoring")
 
 
+def _cilium(lab: Target) -> None:
+    """The local target installs its Cilium agent; a cluster's Cilium is its network plugin, only checked here."""
+    if lab.target == "local":
+        lab.apply(manifests_dir() / "platform" / "cilium.yaml")
+        lab.wait_ready("HelmRelease", "cilium", namespace="kube-system", timeout=600)
+        return
+    try:
+        lab.list("CiliumNetworkPolicy")
+    except LabError as exc:
+        raise TargetUnavailable(f"this cluster does not serve CiliumNetworkPolicy ({exc}): Cilium is the network "
+                                "plugin, chosen when the cluster is created; see docs/cluster.md") from None
+
+
 STEPS: dict[str, tuple[tuple[str, ...], Callable[[Target], None]]] = {
     "registry": ((), _registry),
     "kserve": ((), _kserve),
     "iris": (("registry", "kserve"), _iris),
     "monitoring": (("iris",), _monitoring),
+    "cilium": ((), _cilium),
 }
 
 

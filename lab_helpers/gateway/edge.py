@@ -6,6 +6,9 @@ Two things a real edge (Envoy) does that aiohttp's server does not do by default
   `header_timeout_s` of opening (or of its last response) is closed, as Envoy's
   ``request_headers_timeout`` and ``idle_timeout`` do. aiohttp's keep-alive timer is exactly this
   timer (it also runs from the moment a connection opens), so it is set to the deadline.
+- **Dropping a connection.** An L3/L4 network-policy denial gets no answer at all, as dropped
+  packets get none: `linger_unanswered` keeps the connection open without a word until the caller
+  gives up or a bound passes, then closes it.
 - **One error shape.** The HTTP layer answers malformed requests itself (no Host on HTTP/1.1, a
   request line or header over the size limit, garbage): those answers are JSON ``{"error": ...}``
   like every other gateway error, instead of aiohttp's plain text that echoes the offending bytes.
@@ -14,12 +17,41 @@ Envoy's timeouts: https://www.envoyproxy.io/docs/envoy/v1.39.0/faq/configuration
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 
 MAX_LINE_BYTES = 8190  # aiohttp's limit for the request line and for one header field
+CLOSED_POLL_S = 0.2     # how often a dropped connection is checked for the caller having gone
+
+
+class Dropped:
+    """The answer "no answer": a request whose packets a network policy drops."""
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP = Dropped()
+
+
+async def linger_unanswered(request: web.BaseRequest, linger_s: float) -> web.Response:
+    """Say nothing until the caller closes the connection or `linger_s` passes, then close it.
+
+    Returns a response object only because aiohttp's handler contract wants one: the connection
+    is closed before it, so none of it is ever written.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + linger_s
+    while loop.time() < deadline and request.transport is not None and not request.transport.is_closing():
+        await asyncio.sleep(min(CLOSED_POLL_S, max(deadline - loop.time(), 0)))
+    if request.transport is not None:
+        request.transport.abort()
+    response = web.Response(status=444)  # never sent (nginx's code for "closed without a response")
+    response.force_close()
+    return response
 
 
 def edge_error_message(status: int, exc: BaseException | None, message: str | None) -> str:

@@ -1,7 +1,8 @@
 """The local target's gateway: one aiohttp process that routes by Host like the KServe ingress.
 
-Per request: Host -> route -> revision (by weight) -> body (read whole, under a deadline) ->
-in-flight bound -> filters (network policy, scale-from-zero hold) -> ready backend -> forward over
+Per request: Host -> route -> revision (by weight) -> admission (network policy: pass, 403, or
+drop) -> body (read whole, under a deadline) ->
+in-flight bound -> filters (scale-from-zero hold) -> ready backend -> forward over
 a pooled keep-alive connection -> answer -> observers (inference log, request metrics). Overload
 and bad input are answered here with JSON errors and Retry-After, so neither a slow backend nor a
 huge body costs unbounded memory.
@@ -10,7 +11,9 @@ A slow client cannot lock a service out: its request head must arrive within `he
 (`edge.EdgeServer`) and its body within `body_timeout_s` (else 408, as Envoy's ``request_timeout``
 answers). Requests still sending their body are counted apart (`reading`, bounded by
 `max_reading`), so the per-route in-flight bound counts only work the backends are doing: stalled
-uploads fill neither it nor memory.
+uploads fill neither it nor memory. A request the admission hook drops is not answered at all and
+counts in neither bound: it waits, unanswered, in its own bounded set (`max_dropped`) until the
+caller gives up or `drop_linger_s` passes.
 
 It runs inside the caller's event loop (the control-plane daemon); run that loop on uvloop.
 """
@@ -29,7 +32,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .edge import EdgeServer
+from .edge import DROP, Dropped, EdgeServer, linger_unanswered
 from .routes import Backend, NoReadyBackend, RouteTable, RouteTarget, UnknownHost, normalize_host
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,9 @@ Filter = Callable[[web.BaseRequest, RouteTarget], Awaitable[web.StreamResponse |
 Observer = Callable[[Exchange], None]
 """Called after every request that reached a route; must not block (hand work to a queue)."""
 
+Admission = Callable[[web.BaseRequest, RouteTarget], web.StreamResponse | Dropped | None]
+"""Runs on the request head, before anything else: None to go on, a response to answer (e.g. 403), or DROP."""
+
 OwnHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 """Answers a path on the gateway's own host (127.0.0.1/localhost), e.g. its /metrics."""
 
@@ -136,6 +142,7 @@ class Gateway:
         table: RouteTable,
         *,
         filters: list[Filter] | None = None,
+        admit: Admission | None = None,
         observers: list[Observer] | None = None,
         own_paths: dict[str, OwnHandler] | None = None,
         max_body_bytes: int = 10 * MiB,
@@ -143,12 +150,15 @@ class Gateway:
         max_reading: int = 1024,
         header_timeout_s: float = 10.0,
         body_timeout_s: float = 30.0,
+        drop_linger_s: float = 60.0,
+        max_dropped: int = 1024,
         connect_timeout_s: float = 5.0,
         upstream_timeout_s: float = 300.0,
         connection_limit: int = 1024,
     ):
         self.table = table
         self.filters: list[Filter] = list(filters or [])
+        self.admit = admit
         self.observers: list[Observer] = list(observers or [])
         # Paths served on the gateway's own host (e.g. /metrics), besides /healthz.
         self.own_paths: dict[str, OwnHandler] = dict(own_paths or {})
@@ -157,6 +167,9 @@ class Gateway:
         self.max_reading = max_reading
         self.header_timeout_s = header_timeout_s
         self.body_timeout_s = body_timeout_s
+        self.drop_linger_s = drop_linger_s
+        self.max_dropped = max_dropped
+        self.dropped = 0  # dropped requests whose connection is still held open, unanswered
         self._timeout = aiohttp.ClientTimeout(total=upstream_timeout_s, sock_connect=connect_timeout_s)
         self._connection_limit = connection_limit
         self._in_flight: dict[str, int] = {}
@@ -219,6 +232,12 @@ class Gateway:
         except UnknownHost as exc:
             return _error(404, str(exc))
         call = _Call(request, started, host, target, request.headers.get("x-request-id") or _new_request_id())
+        if self.admit is not None:
+            admitted = self.admit(request, target)
+            if admitted is DROP:
+                return await self._drop(request)
+            if admitted is not None:
+                return await self._finish(call, admitted)
         if self.reading >= self.max_reading:
             message = f"{self.reading} requests are still sending their body (limit {self.max_reading})"
             return await self._finish(call, call.error(503, message, retry_after=1))
@@ -253,6 +272,16 @@ class Gateway:
             return await self._route(call)
         finally:
             self._in_flight[host] -= 1
+
+    async def _drop(self, request: web.BaseRequest) -> web.StreamResponse:
+        """No answer: held open (beyond `max_dropped` at once, closed at once), counted in no other bound."""
+        if self.dropped >= self.max_dropped:
+            return await linger_unanswered(request, 0)
+        self.dropped += 1
+        try:
+            return await linger_unanswered(request, self.drop_linger_s)
+        finally:
+            self.dropped -= 1
 
     async def _route(self, call: _Call) -> web.StreamResponse:
         for run_filter in self.filters:

@@ -24,7 +24,10 @@ from ..conditions import condition_met, condition_summary
 from ..diagnosis import Diagnosis, diagnose
 from ..errors import Forbidden, LabError, ManifestError, NotReady, TargetUnavailable
 from ..manifests.loading import load_documents
+from ..policy.callers import CallResult, caller_pod, parse_curl_status, predictor_host
+from ..policy.flows import Flow
 from ..prom.client import PromClient
+from .hubble import hubble_flows
 from .portforward import port_forward
 from .prometheus import cluster_prom_client
 from .resources import KINDS, ResourceType, lookup
@@ -35,6 +38,8 @@ APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 INTERCEPTOR_ENV = "LAB_INTERCEPTOR_URL"
 INGRESS_ENV = "LAB_INGRESS_URL"
 INFER_TIMEOUT_S = 120.0
+CALLER_START_S = 120.0  # how long a call_as pod may take to be scheduled, pull curl and start
+POD_POLL_S = 0.5
 WATCH_TICK_S = 5.0  # a watch re-connects at least this often, so progress and deadlines are checked
 
 
@@ -346,6 +351,40 @@ class KubernetesLab(Lab):
                 said = response.text[:500]
             raise LabError(f"POST {url} (Host: {host}) answered {response.status_code}: {said}")
         return response.json()
+
+    def call_as(self, labels: dict[str, str], namespace: str, isvc: str, path: str, method: str = "POST",
+                payload: dict[str, Any] | None = None, timeout: float = 3.0,
+                isvc_namespace: str | None = None) -> CallResult:
+        """Runs an ephemeral curl pod with `labels` in `namespace` against the predictor Service, reads the status
+        it printed from its log, and deletes it."""
+        url = f"http://{predictor_host(isvc, isvc_namespace or self.namespace)}{path}"
+        pod = caller_pod(labels, namespace, url, method, payload, timeout)
+        name = pod["metadata"]["name"]
+        self.apply(pod)
+        try:
+            self._wait_finished(name, namespace, CALLER_START_S + timeout)
+            return parse_curl_status(self.container_log(name, "curl", namespace))
+        finally:
+            self.delete("Pod", name, namespace)
+
+    def _wait_finished(self, name: str, namespace: str, timeout: float) -> dict[str, Any]:
+        """The pod once it has Succeeded or Failed (curl exits non-zero on a timeout); LabError naming its state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pod = self.get("Pod", name, namespace)
+            status = pod.get("status") or {}
+            if status.get("phase") in ("Succeeded", "Failed"):
+                return pod
+            if time.monotonic() > deadline:
+                waiting = [(c.get("state") or {}).get("waiting") or {} for c in status.get("containerStatuses") or []]
+                why = "; ".join(f"{w.get('reason')}: {w.get('message', '')}" for w in waiting if w) or \
+                    f"phase {status.get('phase', 'unknown')}"
+                raise LabError(f"call_as pod {namespace}/{name} did not finish within {timeout:g}s ({why})")
+            time.sleep(POD_POLL_S)
+
+    def flows(self, namespace: str | None = None, last: int | None = None) -> list[Flow]:
+        """Hubble's flows through the hubble CLI; TargetUnavailable says how to enable Hubble if it is not reachable."""
+        return hubble_flows(namespace, last)
 
     def port_forward(self, service_or_pod: str, remote_port: int, local_port: int = 0,
                      namespace: str | None = None):

@@ -15,10 +15,12 @@ from ..api import Lab, Source
 from ..conditions import condition_met, condition_summary
 from ..diagnosis import diagnose
 from ..errors import LabError, ManifestError, NotFound, NotReady
-from ..inference import checked_json, infer_path, post
+from ..inference import caller_transport, checked_json, infer_path, post
 from ..manifests.loading import is_cluster_scoped, load_documents
 from ..paths import lab_home
 from ..models.mlflow_server import ensure_mlflow_server
+from ..policy.callers import CallResult, predictor_host, request_body
+from ..policy.flows import Flow
 from ..prom.client import PromClient
 from .control import ensure_daemon
 from .pods import host_port
@@ -153,3 +155,26 @@ class LocalLab(Lab):
               namespace: str | None = None) -> dict[str, Any]:
         base, host = self.endpoint(name, namespace)
         return checked_json(post(base, host, infer_path(model or name, protocol), payload), f"infer {name}")
+
+    def call_as(self, labels: dict[str, str], namespace: str, isvc: str, path: str, method: str = "POST",
+                payload: dict[str, Any] | None = None, timeout: float = 3.0,
+                isvc_namespace: str | None = None) -> CallResult:
+        """The caller's endpoint is registered with the local Cilium agent, which gives it a loopback address of
+        its own (127.0.0.x); the request leaves from that address, so the gateway knows it by it alone."""
+        endpoint = self._request("PUT", "/cilium/endpoints", json={"namespace": namespace, "labels": labels})
+        address = endpoint["status"]["networking"]["addressing"][0]["ipv4"]
+        headers = {"Host": predictor_host(isvc, isvc_namespace or self.namespace)}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            with httpx.Client(transport=caller_transport(address), timeout=timeout) as client:
+                response = client.request(method, self.gateway_url + path, content=request_body(payload),
+                                          headers=headers)
+        except httpx.TimeoutException:
+            return CallResult(None)
+        return CallResult(response.status_code, response.text)
+
+    def flows(self, namespace: str | None = None, last: int | None = None) -> list[Flow]:
+        """The local Cilium agent's flow log (its ring buffer starts empty when the control plane restarts)."""
+        params = {key: str(value) for key, value in (("namespace", namespace), ("last", last)) if value}
+        return [Flow(**flow) for flow in self._request("GET", "/cilium/flows", params=params)["flows"]]

@@ -25,10 +25,13 @@ from ..gateway.interceptor_metrics import InterceptorMetrics
 from ..gateway.metrics import RequestMetrics, metrics_handler
 from ..gateway.proxy import Gateway
 from ..gateway.routes import RouteTable
+from ..policy.enforcement import PolicyEnforcer
+from ..policy.flows import FlowLog
 from ..processes import free_port, port_free
 from .apiserver import make_app
 from .controllers.autoscaling import HorizontalPodAutoscalerController
 from .controllers.base import Context, ns
+from .controllers.cilium import CiliumAgent
 from .controllers.flux import HelmReleaseController, SourceController
 from .controllers.keda import ScaledObjectController
 from .controllers.keda_http import HTTPScaledObjectController
@@ -80,7 +83,10 @@ class ControlPlane:
         self.interceptor = Interceptor(self.table, on_pending=self._route_pending,
                                        in_flight=lambda host: self.gateway.in_flight(host))
         interceptor_metrics = InterceptorMetrics(self.request_metrics.registry, self.interceptor)
-        self.gateway = Gateway(self.table, filters=[self.interceptor.hold],
+        flows = FlowLog()
+        enforcer = PolicyEnforcer(flows, is_intercepted=lambda host: self.interceptor.route_for(host) is not None)
+        self.cilium = CiliumAgent(self.store, enforcer, flows)
+        self.gateway = Gateway(self.table, filters=[self.interceptor.hold], admit=enforcer.admit,
                                observers=[self.request_metrics.observe, interceptor_metrics.observe],
                                own_paths={"/metrics": metrics_handler(self.request_metrics.registry),
                                           "/interceptor/holds": self.interceptor.holds_page})
@@ -91,7 +97,7 @@ class ControlPlane:
             HorizontalPodAutoscalerController(ctx), self.keda, HTTPScaledObjectController(ctx),
             DeploymentController(ctx), GarbageCollector(self.store),
             self.kubelet, RoutingLoop(self.store, self.table, self.interceptor), self.monitoring,
-            PrometheusConfigLoop(self.monitoring)])
+            PrometheusConfigLoop(self.monitoring), self.cilium])
         self.stopping = asyncio.Event()
         self.handover = False
         self.started = time.time()
@@ -132,8 +138,11 @@ class ControlPlane:
         ports_file = self.home / "ports.json"
         saved = json.loads(ports_file.read_text()) if ports_file.exists() else {}
         token = ensure_token(self.home)
+        await self.cilium.sync()  # policies are enforced from the gateway's first request, as after a node reboot
         gateway_port = await self.gateway.start(port=_port(saved.get("gateway_port")))
-        runner = web.AppRunner(make_app(self.store, token, self.status), access_log=None)
+        app = make_app(self.store, token, self.status)
+        app.add_routes(self.cilium.routes())
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         api_port = _port(saved.get("api_port"))
         await web.TCPSite(runner, "127.0.0.1", api_port).start()

@@ -8,6 +8,10 @@ A target's revision is the pod-template hash of the newest Deployment whose pods
 selects: it exists with 0 pods, so a request held while a revision scales from zero is released
 to that same revision when its first pod is Ready.
 
+Every Service is also served under its cluster DNS name, ``<service>.<namespace>.svc.cluster.local``,
+as kube-proxy and cluster DNS make it reachable from any pod (the direct path a network policy
+polices); an ingress or HTTPRoute host of the same name wins.
+
 Simplified: path and header matches are not evaluated (the first rule of a host serves every
 path), every HTTPRoute is attached to the lab's one gateway whatever its ``parentRefs`` say, and
 when an Ingress and an HTTPRoute claim the same host the HTTPRoute wins.
@@ -18,6 +22,7 @@ from typing import Any
 
 from ..gateway.interceptor import InterceptedRoute, Interceptor, parse_duration
 from ..gateway.routes import Backend, Route, RouteTable, RouteTarget
+from ..policy.identity import SERVICE_DOMAIN
 from .controllers.base import DONE, Loop, Result, condition, ns, spec_hash
 from .controllers.workloads import endpoints
 from .pods import finished, host_port
@@ -56,6 +61,18 @@ def service_target(store: Store, namespace: str, name: str, port: int | None, we
             backends.append(Backend(url=f"http://127.0.0.1:{mapped}", ready=ready))
     return RouteTarget(service=name, namespace=namespace, revision=revision_of(store, service), backends=backends,
                        weight=weight)
+
+
+def service_routes(store: Store) -> dict[str, list[RouteTarget]]:
+    """Each Service with a selector under its cluster DNS name, at its first port."""
+    routes = {}
+    for service in store.list("Service"):
+        if service["spec"].get("selector"):
+            name = service["metadata"]["name"]
+            target = service_target(store, ns(service), name, None, 100)
+            if target is not None:
+                routes[f"{name}.{ns(service)}{SERVICE_DOMAIN}"] = [target]
+    return routes
 
 
 def ingress_routes(store: Store) -> dict[str, list[RouteTarget]]:
@@ -153,7 +170,8 @@ class RoutingLoop(Loop):
         routes, unresolved = build_routes(self.store)
         intercepted_hosts, intercepted = interceptor_routes(self.store)
         taken = {route.host for route in routes}
-        routes = sorted(routes + [Route(host=host, targets=targets) for host, targets in intercepted_hosts.items()
+        below = {**service_routes(self.store), **intercepted_hosts}  # the ones an ingress host name overrides
+        routes = sorted(routes + [Route(host=host, targets=targets) for host, targets in below.items()
                                   if host not in taken], key=lambda route: route.host)
         self.interceptor.set_routes([r for r in intercepted if not taken.intersection(r.hosts)])
         if routes != self._installed:  # an unchanged table is not swapped (no waiter woken for nothing)
