@@ -44,6 +44,10 @@ def _bench(args: argparse.Namespace) -> int:
         from .bench.coldstart import main as coldstart
 
         return coldstart(args.rest[1:])
+    if args.rest[:1] == ["runtimes"]:
+        from .bench.runtimes import main as runtimes
+
+        return runtimes(args.rest[1:])
     from .bench.gateway import main
 
     return main(args.rest)
