@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 
@@ -39,18 +40,15 @@ def _doctor(args: argparse.Namespace) -> int:
     return run_doctor(context=args.context)
 
 
+# Benchmarks with a module of their own take their arguments after the name; the rest go to bench.gateway,
+# which also runs its own helper processes (serve-runtime, serve-gateway).
+OWN_MODULE_BENCHES = ("coldstart", "runtimes")
+
+
 def _bench(args: argparse.Namespace) -> int:
-    if args.rest[:1] == ["coldstart"]:
-        from .bench.coldstart import main as coldstart
-
-        return coldstart(args.rest[1:])
-    if args.rest[:1] == ["runtimes"]:
-        from .bench.runtimes import main as runtimes
-
-        return runtimes(args.rest[1:])
-    from .bench.gateway import main
-
-    return main(args.rest)
+    name, rest = (args.rest[0], args.rest[1:]) if args.rest[:1] and args.rest[0] in OWN_MODULE_BENCHES else \
+        ("gateway", args.rest)
+    return importlib.import_module(f".bench.{name}", __package__).main(rest)
 
 
 def parser() -> argparse.ArgumentParser:

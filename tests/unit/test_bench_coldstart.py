@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
+
+from lab_helpers import cli
 
 from lab_helpers.bench.coldstart import report
 
@@ -18,3 +21,13 @@ def test_the_report_ends_with_the_median_overhead_and_the_goal_and_survives_an_u
     assert lines[-2:] == ["activation overhead: median 0.20 s", "goal (local target): <= 0.20 s -> met"]
     assert "warm p50 through the interceptor : 4.00 ms" in lines
     assert "warm p50 direct to the pod       : 2.00 ms" in lines
+
+
+@pytest.mark.parametrize(("argv", "usage"), [
+    (["bench", "coldstart", "--help"], "usage: python -m lab_helpers bench coldstart"),
+    (["bench", "gateway", "--help"], "usage: python -m lab_helpers.bench gateway"),
+])
+def test_the_cli_hands_each_benchmark_its_own_arguments(argv, usage, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith(usage)
