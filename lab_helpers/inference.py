@@ -72,6 +72,12 @@ def v2_columns(frame: Any) -> dict[str, Any]:
                         "data": frame[col].tolist()} for col in frame.columns]}
 
 
+def v2_tensor(name: str, rows: Any, datatype: str) -> dict[str, Any]:
+    """A V2 request with one [rows, features] tensor (kserve-sklearnserver's `input-0`, an ONNX graph's input)."""
+    return {"inputs": [{"name": name, "shape": list(rows.shape), "datatype": datatype,
+                        "data": rows.ravel().tolist()}]}
+
+
 def v1_instances(frame: Any) -> dict[str, Any]:
     """A V1 request: rows as lists, in column order (what kserve-sklearnserver expects)."""
     return {"instances": frame.to_numpy().tolist()}

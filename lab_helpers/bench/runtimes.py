@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from ..inference import v2_tensor
 from ..processes import free_port
 
 MODEL = "digits"
@@ -189,8 +190,7 @@ def prepare_model(dest: Path) -> tuple[Path, Path, np.ndarray]:
 def request_body(runtime: str, rows: np.ndarray) -> bytes:
     """The V2 request each runtime's contract asks for: one [rows, 64] tensor (FP32 for the ONNX graph)."""
     name, datatype = ("input", "FP32") if runtime == "triton" else ("input-0", "FP64")
-    return json.dumps({"inputs": [{"name": name, "shape": list(rows.shape), "datatype": datatype,
-                                   "data": [round(float(v), 4) for v in rows.ravel()]}]}).encode()
+    return json.dumps(v2_tensor(name, rows, datatype)).encode()
 
 
 def start_servers(sklearn_dir: Path, triton_repo: Path) -> dict[str, Server]:

@@ -12,6 +12,7 @@ import pytest
 
 import lab_helpers
 from lab_helpers.errors import NotReady
+from lab_helpers.inference import v2_tensor
 from lab_helpers.models.onnx_export import checked_onnx
 from lab_helpers.models.training import LAB_MODELS, train
 from lab_helpers.models.triton_repository import write_repository
@@ -35,8 +36,7 @@ def repository(digits, tmp_path_factory) -> Path:
 
 
 def v2_request(rows: np.ndarray) -> dict:
-    return {"inputs": [{"name": "input", "shape": list(rows.shape), "datatype": "FP32",
-                        "data": rows.ravel().tolist()}]}
+    return v2_tensor("input", rows, "FP32")
 
 
 def wait_ready(url: str, server: subprocess.Popen, timeout: float = 60) -> None:

@@ -1,6 +1,7 @@
 """`bench runtimes`: wrk's output read right, the ratios side by side, the headline line last."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from lab_helpers.bench.runtimes import Cell, format_report, parse_wrk, ratios, table, wrk_script
@@ -70,3 +71,20 @@ def test_a_run_without_batch_1_and_8_clients_has_no_headline():
     frame = table(_cells(500, 6000, 1800, 2000))
     frame["clients"] = 32
     assert "triton/kserve-python" not in format_report(frame)
+
+
+def test_triton_batching_reads_the_counters_increase_per_model():
+    from lab_helpers.prom.triton import batching
+
+    values = {"nv_inference_request_success": 400.0, "nv_inference_count": 400.0, "nv_inference_exec_count": 100.0}
+    asked = []
+
+    class Prom:
+        def wait_for_series(self, promql, timeout):
+            asked.append(promql)
+            metric = promql.split("increase(")[1].split("{")[0]
+            return pd.DataFrame({"value": [values[metric]]})
+
+    result = batching(Prom(), "digits", window="1m")
+    assert (result.rows_per_request, result.rows_per_execution) == (1.0, 4.0)
+    assert asked[0] == 'sum(increase(nv_inference_request_success{model="digits"}[1m]))'
