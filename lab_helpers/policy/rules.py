@@ -28,6 +28,7 @@ from typing import Any, Mapping
 from ..prom.config import selector_matches
 from .identity import NAMESPACE_LABEL, Identity
 
+RUNBOOK = "runbooks/caller-denied.md"
 CILIUM = "CiliumNetworkPolicy"
 NETWORK_POLICY = "NetworkPolicy"
 _SOURCE_PREFIXES = ("k8s:", "any:")
@@ -297,7 +298,7 @@ def decide(policies: list[Policy], source: Identity, destination: Destination, m
                                                                                  destination.port_names)]
     if not port_rules:
         return Verdict(False, "L3_L4", f"default deny: no ingress rule of {', '.join(names)} allows {source} "
-                                       f"to port {destination.port}/TCP", names)
+                                       f"to port {destination.port}/TCP; see {RUNBOOK}", names)
     open_ports = [policy.ref for policy, ports in port_rules if ports is None or ports.http is None]
     if open_ports:
         return Verdict(True, "L3_L4", f"allowed at L3/L4 by {open_ports[0]}", names)
@@ -307,4 +308,4 @@ def decide(policies: list[Policy], source: Identity, destination: Destination, m
                 return Verdict(True, "L7", f"allowed by {policy.ref} http rule {rule}", names)
     allowed_by = sorted({policy.ref for policy, _ in port_rules})
     return Verdict(False, "L7", f"{method} {path} matches none of the http rules that {', '.join(allowed_by)} "
-                                f"give {source} on port {destination.port}", names)
+                                f"give {source} on port {destination.port}; see {RUNBOOK}", names)
