@@ -11,6 +11,7 @@ On the local target every caller is on loopback, so each registered caller gets 
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
@@ -32,8 +33,9 @@ class Identity:
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
     reserved: str = ""  # "host" or "world"; then namespace and labels are empty
 
+    @functools.cached_property
     def selector_labels(self) -> dict[str, str]:
-        """The label set policies select on (keys without the ``k8s:`` source prefix)."""
+        """The label set policies select on (keys without the ``k8s:`` source prefix); computed once per identity."""
         if self.reserved:
             return {f"reserved:{self.reserved}": ""}
         namespace_labels = {NAMESPACE_NAME_LABEL: self.namespace, **self.namespace_labels}
@@ -44,11 +46,15 @@ class Identity:
         """The namespace's labels as a NetworkPolicy namespaceSelector sees them."""
         return {NAMESPACE_NAME_LABEL: self.namespace, **self.namespace_labels}
 
-    def __str__(self) -> str:
+    @functools.cached_property
+    def _shown(self) -> str:
         if self.reserved:
             return f"reserved:{self.reserved}"
         shown = ",".join(f"{key}={value}" for key, value in sorted(self.labels.items()))
         return f"{self.namespace}/{shown or '(no labels)'}"
+
+    def __str__(self) -> str:
+        return self._shown
 
 
 HOST = Identity(reserved="host")

@@ -75,13 +75,13 @@ class Peer:
             return _ENTITIES[self.entity](source)
         if source.reserved:  # only a selector naming the reserved label, with no namespace, selects it
             return (self.namespace is None and self.namespace_selector is None and self.selector is not None
-                    and selector_matches(self.selector, source.selector_labels(), where))
+                    and selector_matches(self.selector, source.selector_labels, where))
         if self.namespace is not None and source.namespace != self.namespace:
             return False
         if self.namespace_selector is not None and not selector_matches(
                 self.namespace_selector, source.pod_namespace_labels(), where):
             return False
-        labels = source.labels if self.namespace_selector is not None else source.selector_labels()
+        labels = source.labels if self.namespace_selector is not None else source.selector_labels
         return self.selector is None or selector_matches(self.selector, labels, where)
 
 

@@ -132,3 +132,12 @@ def test_the_flow_ring_keeps_the_newest_and_filters_by_namespace() -> None:
 @pytest.mark.parametrize("log,status", [("200", 200), ("2026-12-02T10:00:00Z 403", 403), ("000", None), ("", None)])
 def test_curl_status_from_the_pod_log(log: str, status: int | None) -> None:
     assert parse_curl_status(log).status == status
+
+
+def test_the_policy_benchmark_times_every_case_on_the_lab_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    from lab_helpers.bench.policy import CASES, main
+
+    assert main(["--calls", "20", "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
+    assert [line.split("  ")[1].strip() for line in lines] == list(CASES)
+    assert all(float(line.split()[-2]) > 0 for line in lines)

@@ -155,7 +155,7 @@ class CiliumAgent(Loop):
         self.store.apply({"apiVersion": ENDPOINT_API_VERSION, "kind": ENDPOINT_KIND,
                           "metadata": {"name": name, "namespace": namespace, "labels": labels}})
         identity = Identity(namespace, labels, _namespace_labels(self.store).get(namespace, {}))
-        status = {"identity": {"labels": sorted(f"k8s:{k}={v}" for k, v in identity.selector_labels().items())},
+        status = {"identity": {"labels": sorted(f"k8s:{k}={v}" for k, v in identity.selector_labels.items())},
                   "networking": {"addressing": [{"ipv4": address}], "node": NODE}, "state": "ready"}
         return self.store.set_status(ENDPOINT_KIND, namespace, name, status) or {}
 
