@@ -41,7 +41,8 @@ def test_empty_cluster_lists_every_missing_piece_and_what_installs_it(empty_clus
                  "flagger/flagger from https://flagger.app",
                  "apply manifests/platform/kube-prometheus-stack.yaml (Flux HelmRelease of chart "
                  "prometheus-community/kube-prometheus-stack)",
-                 "cilium/cilium from https://helm.cilium.io/", "`kubectl create namespace lab`"):
+                 "apply manifests/platform/cilium.yaml (Flux HelmRelease of chart cilium/cilium); Cilium is the "
+                 "cluster's network plugin", "`kubectl create namespace lab`"):
         assert hint in report, hint
     assert report.count("-> to install:") == 8
     assert "Summary: 0 ok, 20 missing, 0 unknown" in report
