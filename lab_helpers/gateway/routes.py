@@ -61,6 +61,7 @@ class RouteTarget:
     revision: str
     backends: list[Backend] = field(default_factory=list)
     weight: int = 100
+    port: int = 80  # the Service port the route names (part of the cluster name in the request metrics)
 
     def __post_init__(self) -> None:
         where = f"RouteTarget {self.namespace}/{self.service} revision {self.revision}"

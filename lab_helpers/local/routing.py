@@ -43,24 +43,25 @@ def revision_of(store: Store, service: dict[str, Any]) -> str:
     return spec_hash(newest["spec"]["template"])
 
 
-def _target_port(service: dict[str, Any], port: int | None) -> int | str:
+def _service_port(service: dict[str, Any], port: int | None) -> dict[str, Any]:
+    """The Service's port entry a route names (the first when it names none)."""
     ports = service["spec"].get("ports") or []
-    chosen = next((p for p in ports if port is None or p.get("port") == port), ports[0] if ports else {})
-    return chosen.get("targetPort", chosen.get("port", 80))
+    return next((p for p in ports if port is None or p.get("port") == port), ports[0] if ports else {})
 
 
 def service_target(store: Store, namespace: str, name: str, port: int | None, weight: int) -> RouteTarget | None:
     service = store.find("Service", namespace, name)
     if service is None:
         return None
-    target_port = _target_port(service, port)
+    chosen = _service_port(service, port)
+    target_port = chosen.get("targetPort", chosen.get("port", 80))
     backends = []
     for pod, ready in endpoints(store, service):
         mapped = host_port(pod, target_port)
         if mapped and not finished(pod):
             backends.append(Backend(url=f"http://127.0.0.1:{mapped}", ready=ready))
     return RouteTarget(service=name, namespace=namespace, revision=revision_of(store, service), backends=backends,
-                       weight=weight)
+                       weight=weight, port=int(chosen.get("port", 80)))
 
 
 def service_routes(store: Store) -> dict[str, list[RouteTarget]]:

@@ -8,10 +8,13 @@ from typing import Any, Callable, Iterator
 
 import psutil
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from lab_helpers.errors import LabError
 from lab_helpers.gateway.metrics import RequestMetrics
+from lab_helpers.gateway.proxy import Exchange
+from lab_helpers.gateway.routes import Backend, RouteTarget
 from lab_helpers.local.controllers.base import Context
 from lab_helpers.local.controllers.monitoring import MonitoringController
 from lab_helpers.local.store import Store
@@ -30,6 +33,9 @@ ALWAYS_FIRING = """groups:
     labels: {severity: none}
     annotations: {summary: fires as soon as it is loaded}
 """
+
+
+BACKEND = Backend("http://127.0.0.1:1")
 
 
 def serve(registry: CollectorRegistry) -> Iterator[int]:
@@ -169,7 +175,11 @@ def test_the_local_operator_scrapes_a_service_monitor_and_the_gateway(tmp_path, 
     store.set_status("HelmRelease", "monitoring", "kube-prometheus-stack", {
         "conditions": [{"type": "Ready", "status": "True"}], "history": [{"chartName": "kube-prometheus-stack"}]})
     gateway = RequestMetrics()
-    gateway.requests.labels("destination", "iris-predictor", "lab", "iris-predictor", "r1", "200", "http").inc(3)
+    for _ in range(3):
+        gateway.observe(Exchange(request_id="r", host="iris-lab.example.com", method="POST", path_qs="/",
+                                 remote="127.0.0.1", request_headers=CIMultiDictProxy(CIMultiDict()), request_body=b"",
+                                 target=RouteTarget("iris-predictor", "lab", "r1", [BACKEND]), backend=BACKEND,
+                                 status=200, duration_s=0.003, response_body=b""))
     gateway_port = next(gateway_server := serve(gateway.registry))
     controller = MonitoringController(Context(store, tmp_path), gateway_port=lambda: gateway_port)
     try:
@@ -182,8 +192,9 @@ def test_the_local_operator_scrapes_a_service_monitor_and_the_gateway(tmp_path, 
             row, = up.to_dict("records")
             assert (row["job"], row["namespace"], row["pod"], row["endpoint"]) == (
                 "iris-predictor", "lab", "iris-predictor-abc", "iris-predictor")
-            requests = prom.wait_for_series('istio_requests_total{reporter="destination"}', timeout=30)
-            assert requests.to_dict("records")[0]["destination_workload"] == "iris-predictor"
+            requests = prom.wait_for_series('envoy_cluster_upstream_rq{envoy_response_code="200"}', timeout=30)
+            assert requests.to_dict("records")[0]["envoy_cluster_name"] == \
+                "lab/cilium-gateway-lab-gateway/lab_iris-predictor_80"
             assert requests["job"].tolist() == ["lab-gateway"]
     finally:
         asyncio.run(controller.shutdown())

@@ -3,9 +3,9 @@
 Once a kube-prometheus-stack HelmRelease is Ready, this controller keeps one real `prometheus`
 process running (`prom.process`) with the configuration the operator would generate
 (`prom.config`): a job per ServiceMonitor/PodMonitor endpoint, a rule file per PrometheusRule, and
-one static job, ``lab-gateway``, scraping the gateway's ``/metrics``. That job stands in for mesh
-telemetry: on a cluster the ``istio_*`` request series come from the Envoy sidecars; locally the
-gateway records the same names (`gateway.metrics`).
+one static job, ``lab-gateway``, scraping the gateway's ``/metrics``. That job stands in for the
+Gateway API data plane: on a cluster the ``envoy_cluster_upstream_rq*`` series come from
+cilium-envoy's metrics port; locally the gateway records the same names (`gateway.metrics`, ADR 0006).
 
 As with kube-prometheus-stack, only objects carrying the Helm release's label
 (``release: <release name>``) are selected, unless the release's values change the selectors.
