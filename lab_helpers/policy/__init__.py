@@ -2,5 +2,6 @@
 
 `identity` (labels of a caller, the way Cilium derives a security identity), `rules` (CiliumNetworkPolicy and
 NetworkPolicy compiled and evaluated), `flows` (Hubble-shaped records of every verdict), `enforcement` (the
-local gateway's edge check), `callers` (the ephemeral pod `call_as` runs on a cluster).
+local gateway's edge check), `callers` (the ephemeral pod `call_as` runs on a cluster), `report` (the tables a
+notebook shows).
 """
