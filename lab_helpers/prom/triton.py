@@ -1,15 +1,22 @@
 """Triton's metrics as the lab reads them from Prometheus: what dynamic batching did.
 
-Triton counts, per model, the rows it inferred (``nv_inference_count``) and the times it ran the
-model (``nv_inference_exec_count``); each request also counts once in ``nv_inference_request_success``.
+Triton counts, per model, the requests it answered (``nv_inference_request_success``), the rows it
+inferred (``nv_inference_count``) and the times it ran the model (``nv_inference_exec_count``).
 Rows per execution above rows per request means the dynamic batcher joined requests into one run.
-https://github.com/triton-inference-server/server/blob/main/docs/user_guide/metrics.md
+Counters are read as totals before and after a load, so the difference is exact (no rate()
+extrapolation). https://github.com/triton-inference-server/server/blob/main/docs/user_guide/metrics.md
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+from ..errors import LabError
 from .client import PromClient
+
+METRICS = {"requests": "nv_inference_request_success", "rows": "nv_inference_count",
+           "executions": "nv_inference_exec_count"}
+RUNBOOK = "runbooks/prometheus-no-data.md"
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,10 @@ class Batching:
     requests: float
     rows: float
     executions: float
+
+    def __sub__(self, earlier: Batching) -> Batching:
+        return Batching(self.requests - earlier.requests, self.rows - earlier.rows,
+                        self.executions - earlier.executions)
 
     @property
     def rows_per_request(self) -> float:
@@ -27,11 +38,31 @@ class Batching:
         return self.rows / self.executions if self.executions else float("nan")
 
 
-def batching(prom: PromClient, model: str, window: str = "2m") -> Batching:
-    """Increases of Triton's counters for `model` over the last `window` (waits for the series to exist)."""
-    def increase(metric: str) -> float:
-        frame = prom.wait_for_series(f'sum(increase({metric}{{model="{model}"}}[{window}]))', timeout=60)
-        return float(frame["value"].iloc[0])
+def counters(prom: PromClient, model: str) -> Batching:
+    """Triton's totals for `model` as last scraped (0 before the first scrape)."""
+    def total(metric: str) -> float:
+        frame = prom.query(f'sum({metric}{{model="{model}"}})')
+        return float(frame["value"].iloc[0]) if len(frame) else 0.0
 
-    return Batching(requests=increase("nv_inference_request_success"), rows=increase("nv_inference_count"),
-                    executions=increase("nv_inference_exec_count"))
+    return Batching(**{field: total(metric) for field, metric in METRICS.items()})
+
+
+def counters_at_rest(prom: PromClient, model: str, scrape_interval: float = 5.0) -> Batching:
+    """The totals once a scrape has passed since now, so they include every request already answered
+    (the PodMonitor scrapes every 5 s): a baseline that later requests alone move."""
+    time.sleep(scrape_interval + 1.0)
+    return counters(prom, model)
+
+
+def wait_for_requests(prom: PromClient, model: str, requests: float, timeout: float = 60.0) -> Batching:
+    """Poll until Prometheus has scraped at least `requests` answered requests of `model`; the totals then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = counters(prom, model)
+        if seen.requests >= requests:
+            return seen
+        if time.monotonic() >= deadline:
+            raise LabError(f"Prometheus has {seen.requests:.0f} of {requests:.0f} requests of Triton model {model!r} "
+                           f"after {timeout:g} s: is Triton's metrics port scraped "
+                           f"(manifests/triton/30-triton-podmonitor.yaml)? See {RUNBOOK}")
+        time.sleep(1.0)
