@@ -14,6 +14,8 @@ Semantics mirrored (https://docs.cilium.io/en/stable/security/policy/ and its ``
   port's rules of all matching policies are combined, and if any matching rule allows the port with
   no L7 rules, the L7 rules of the others have no effect.
 - An L3/L4 denial drops the packets; an L7 denial is answered ``403 Access denied`` by Cilium's Envoy.
+- The node itself (identity ``host``) always reaches its pods: ``allow-localhost`` is ``auto``, which the agent
+  turns into ``always`` when it runs in Kubernetes (so the kubelet's probes work under any policy).
 
 Not evaluated here, and rejected with a message naming the field rather than silently ignored:
 egress rules, deny rules, CIDR and FQDN peers, ``fromRequires``, ``headerMatches``, NetworkPolicy
@@ -287,6 +289,9 @@ def decide(policies: list[Policy], source: Identity, destination: Destination, m
     names = tuple(sorted({p.ref for p in policies}))
     if not policies:
         return Verdict(True, "L3_L4", f"no policy selects {destination}: ingress is not enforced")
+    if source.reserved == "host":
+        return Verdict(True, "L3_L4", "the node itself: Cilium always lets the local host reach its pods in "
+                                      "Kubernetes mode (allow-localhost), e.g. for the kubelet's probes", names)
     port_rules: list[tuple[Policy, PortRule | None]] = []
     for policy in policies:
         for rule in policy.rules:

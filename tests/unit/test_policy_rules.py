@@ -74,8 +74,11 @@ CASES = [
     ("namespace labels are part of the identity", [cnp([{"fromEndpoints": [{"matchLabels": {
         "k8s:io.kubernetes.pod.namespace": "other", "k8s:io.cilium.k8s.namespace.labels.team": "risk"}}]}])],
      Identity("other", {}, {"team": "risk"}), INFER, "allow"),
-    ("an empty selector selects every pod of the namespace, not the node",
-     [cnp([{"fromEndpoints": [{}]}])], HOST, INFER, "drop"),
+    ("an empty selector selects every pod of the namespace, not what is outside the cluster",
+     [cnp([{"fromEndpoints": [{}]}])], WORLD, INFER, "drop"),
+    ("an empty selector selects every pod of the namespace", [cnp([{"fromEndpoints": [{}]}])], STRANGER, INFER,
+     "allow"),
+    ("the node itself always reaches its pods (allow-localhost)", [cnp([])], HOST, INFER, "allow"),
     ("fromEntities all admits the world", [cnp([{"fromEntities": ["all"]}])], WORLD, INFER, "allow"),
     ("fromEntities cluster does not", [cnp([{"fromEntities": ["cluster"]}])], WORLD, INFER, "drop"),
     ("a rule without from* admits every source on its ports",

@@ -16,7 +16,9 @@ What the real agent does per node, and what stands in for it here:
 Nothing is enforced until the ``cilium`` chart is installed (its CRD served), as on a cluster whose
 network plugin does not enforce NetworkPolicy: the objects are accepted and ignored.
 Simplified, and said here: only ingress to pods behind Services is policed, and only on requests
-that pass through the gateway; Prometheus and the kubelet's probes reach pods directly.
+that pass through the gateway; Prometheus and the kubelet's probes reach pods directly. And any local
+process may bind any 127.0.0.x address, as a process on a node could forge a pod's IP if nothing stopped
+it: the address is an identity for teaching and testing, not a security boundary between local users.
 """
 from __future__ import annotations
 
