@@ -2,5 +2,7 @@
 
 `storage` copies a storageUri into the pod's model dir (the init container); `server` serves the
 model with the real KServe Python data plane (`kserve.ModelServer`) using the model classes in
-`models`. Each runs as its own process, so this package imports nothing at import time.
+`models`; `triton` is the Triton image's entrypoint, running the real `tritonserver` of the
+nvidia-pytriton wheel (`triton_image`) with ONNX models served through `triton_python_model`.
+Each runs as its own process, so this package imports nothing at import time.
 """

@@ -117,3 +117,14 @@ def test_a_broken_config_is_model_load_failed_with_tritons_message_and_the_runbo
     assert diagnosis.runbook == "runbooks/runtime-not-loading-model.md"
     assert "runbook: runbooks/runtime-not-loading-model.md" in str(info.value)
     lab.delete("InferenceService", "digits")
+
+
+def test_an_onnx_model_without_a_runtime_name_gets_kserve_tritonserver_and_runs_on_the_same_image(lab, repository):
+    isvc = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": "digits", "annotations": {"serving.kserve.io/deploymentMode": "Standard"}},
+            "spec": {"predictor": {"model": {"modelFormat": {"name": "onnx"}, "protocolVersion": "v2",
+                                             "storageUri": repository.as_uri()}}}}
+    lab.apply(isvc)
+    ready = lab.wait_ready("InferenceService", "digits", timeout=120)
+    assert ready["status"]["clusterServingRuntimeName"] == "kserve-tritonserver"
+    lab.delete("InferenceService", "digits")

@@ -134,6 +134,14 @@ def test_sklearn_flavor_is_a_directory_with_exactly_one_joblib(registry):
     assert joblib.load(model_dir / "model.joblib").score(wine.X_test, wine.y_test) >= 0.9
 
 
+def test_the_onnx_export_is_registered_beside_the_original_with_its_parity(registry):
+    client = MlflowClient(registry["uri"], registry["uri"])
+    version = client.get_model_version("digits", "1")
+    metrics = client.get_run(version.run_id).data.metrics
+    assert metrics["onnx_label_agreement"] == 1.0 and metrics["onnx_max_abs_diff"] < 1e-4
+    assert version.tags["serving_lab.artifact.onnx"] == "triton" and version.tags["serving_lab.artifact.sklearn"]
+
+
 def test_onnx_flavor_is_a_triton_repository_that_onnxruntime_serves(registry):
     repo = _local_path(storage_uri(registry["uri"], "digits", version=1, flavor="onnx"))
     assert sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file()) == [
