@@ -93,7 +93,7 @@ def model_store(args: list[str]) -> Path:
     return pod_path(stores[0])
 
 
-def localize_repository(source: Path, dest: Path, has_backend: set[str]) -> list[str]:
+def localize_repository(source: Path, dest: Path, backends: set[str]) -> list[str]:
     """Copy the repository to `dest`; ONNX models whose backend is missing get the Python-backend model.py.
 
     Returns the names of the models changed that way. A missing or unreadable config is left as it
@@ -106,7 +106,7 @@ def localize_repository(source: Path, dest: Path, has_backend: set[str]) -> list
     changed = []
     for config_path in sorted(dest.glob("*/config.pbtxt")):
         text = config_path.read_text(errors="replace")
-        if "onnxruntime" in has_backend or not ONNX_PLATFORM.search(text):
+        if "onnxruntime" in backends or not ONNX_PLATFORM.search(text):
             continue
         config_path.write_text(ONNX_PLATFORM.sub('backend: "python"', text))
         for version in (p for p in config_path.parent.iterdir() if p.is_dir() and p.name.isdigit()):

@@ -73,18 +73,20 @@ def test_a_run_without_batch_1_and_8_clients_has_no_headline():
     assert "triton/kserve-python" not in format_report(frame)
 
 
-def test_triton_batching_reads_the_counters_increase_per_model():
-    from lab_helpers.prom.triton import batching
+def test_triton_batching_is_the_difference_of_the_scraped_totals():
+    from lab_helpers.prom.triton import counters, wait_for_requests
 
-    values = {"nv_inference_request_success": 400.0, "nv_inference_count": 400.0, "nv_inference_exec_count": 100.0}
+    totals = [{"nv_inference_request_success": 10.0, "nv_inference_count": 10.0, "nv_inference_exec_count": 10.0},
+              {"nv_inference_request_success": 410.0, "nv_inference_count": 410.0, "nv_inference_exec_count": 110.0}]
     asked = []
 
     class Prom:
-        def wait_for_series(self, promql, timeout):
+        def query(self, promql):
             asked.append(promql)
-            metric = promql.split("increase(")[1].split("{")[0]
-            return pd.DataFrame({"value": [values[metric]]})
+            metric = promql.split("(")[1].split("{")[0]
+            return pd.DataFrame({"value": [totals[0 if len(asked) <= 3 else 1][metric]]})
 
-    result = batching(Prom(), "digits", window="1m")
-    assert (result.rows_per_request, result.rows_per_execution) == (1.0, 4.0)
-    assert asked[0] == 'sum(increase(nv_inference_request_success{model="digits"}[1m]))'
+    before = counters(Prom(), "digits")
+    after = wait_for_requests(Prom(), "digits", requests=410)
+    assert asked[0] == 'sum(nv_inference_request_success{model="digits"})'
+    assert ((after - before).rows_per_request, (after - before).rows_per_execution) == (1.0, 4.0)

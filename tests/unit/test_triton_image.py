@@ -50,14 +50,14 @@ def test_onnx_models_are_served_through_the_python_backend_and_others_are_left_a
     (source / "echo" / "1").mkdir(parents=True)
     (source / "echo" / "config.pbtxt").write_text('name: "echo"\nbackend: "python"\n')
     dest = tmp_path / "local"
-    assert triton.localize_repository(source, dest, has_backend={"python"}) == ["digits"]
+    assert triton.localize_repository(source, dest, backends={"python"}) == ["digits"]
     config = (dest / "digits" / "config.pbtxt").read_text()
     assert config == ONNX_CONFIG.replace('platform: "onnxruntime_onnx"', 'backend: "python"')
     assert (dest / "digits" / "1" / "model.py").read_text() == triton.PYTHON_MODEL.read_text()
     assert (dest / "digits" / "1" / "model.onnx").read_bytes() == b"onnx"
     assert not (dest / "echo" / "1" / "model.py").exists()
     assert (source / "digits" / "config.pbtxt").read_text() == ONNX_CONFIG  # the pod's copy is untouched
-    assert triton.localize_repository(source, tmp_path / "with-ort", has_backend={"python", "onnxruntime"}) == []
+    assert triton.localize_repository(source, tmp_path / "with-ort", backends={"python", "onnxruntime"}) == []
 
 
 def test_a_missing_repository_says_where_it_looked(tmp_path):
