@@ -42,8 +42,9 @@ system-deps:
 	    echo "missing Debian package 'prometheus': run  sudo apt-get install -y prometheus"; exit 1; \
 	  fi; \
 	fi
-	@# wrk: the C load generator of `bench runtimes`; libpython3.11: what Triton's Python-backend stub links.
-	@for pkg in wrk libpython3.11; do \
+	@# wrk: the C load generator of `bench runtimes`; libpython3.11: what Triton's Python-backend stub links;
+	@# hey: what the local Flagger load tester runs for a canary's rollout webhook.
+	@for pkg in wrk libpython3.11 hey; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 && continue; \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian package: $$pkg"; \

@@ -61,7 +61,9 @@ class Lab(ABC):
 
     def variables(self, given: dict[str, str] | None) -> dict[str, str]:
         """Placeholders every manifest may use, overridden by the environment, then by the caller."""
-        defaults = {"NAMESPACE": self.namespace, "SERVICE_ACCOUNT": "default"}
+        # LAB_RUNTIME_IMAGE: the lab's model server image (docker/runtime/Dockerfile); push your own build for a cluster.
+        defaults = {"NAMESPACE": self.namespace, "SERVICE_ACCOUNT": "default",
+                    "LAB_RUNTIME_IMAGE": "serving-lab/runtime:0.1"}
         return {**{k: os.environ.get(k, v) for k, v in defaults.items()}, **(given or {})}
 
     def require(self, *steps: str) -> None:

@@ -61,6 +61,8 @@ CHARTS: dict[str, Chart] = {
         CRD("Canary", "flagger.app", "canaries", ("v1beta1",)),
         CRD("MetricTemplate", "flagger.app", "metrictemplates", ("v1beta1",)),
         CRD("AlertProvider", "flagger.app", "alertproviders", ("v1beta1",))), controllers=("flagger",)),
+    # Flagger's load tester (chart flagger/loadtester): runs the `cmd` of rollout webhooks (lab_helpers/local/loadtester.py).
+    "loadtester": Chart(controllers=("flagger-loadtester",)),
     "kube-prometheus-stack": Chart(crds=(
         CRD("ServiceMonitor", "monitoring.coreos.com", "servicemonitors", ("v1",)),
         CRD("PodMonitor", "monitoring.coreos.com", "podmonitors", ("v1",)),

@@ -32,6 +32,7 @@ from .apiserver import make_app
 from .controllers.autoscaling import HorizontalPodAutoscalerController
 from .controllers.base import Context, ns
 from .controllers.cilium import CiliumAgent
+from .controllers.flagger import CanaryController
 from .controllers.flux import HelmReleaseController, SourceController
 from .controllers.keda import ScaledObjectController
 from .controllers.keda_http import HTTPScaledObjectController
@@ -39,6 +40,7 @@ from .controllers.kserve import InferenceServiceController
 from .controllers.monitoring import MonitoringController, PrometheusConfigLoop
 from .controllers.workloads import DeploymentController, GarbageCollector
 from .kubelet import Kubelet
+from .loadtester import LoadTester
 from .manager import Manager
 from .migrations import migrate
 from .routing import RoutingLoop
@@ -92,12 +94,15 @@ class ControlPlane:
                                           "/interceptor/holds": self.interceptor.holds_page})
         self.monitoring = MonitoringController(ctx, gateway_port=lambda: self.gateway.port)
         self.keda = ScaledObjectController(ctx, self.interceptor, prometheus_url=self._prometheus_url)
+        self.loadtester = LoadTester(gateway_url=lambda: f"http://127.0.0.1:{self.gateway.port}",
+                                     logs=home / "loadtester")
         self.manager = Manager(self.store, [
             SourceController(ctx), HelmReleaseController(ctx), InferenceServiceController(ctx),
             HorizontalPodAutoscalerController(ctx), self.keda, HTTPScaledObjectController(ctx),
             DeploymentController(ctx), GarbageCollector(self.store),
             self.kubelet, RoutingLoop(self.store, self.table, self.interceptor), self.monitoring,
-            PrometheusConfigLoop(self.monitoring), self.cilium])
+            PrometheusConfigLoop(self.monitoring), self.cilium,
+            CanaryController(ctx, prometheus_url=self._prometheus_url, loadtester=self.loadtester)])
         self.stopping = asyncio.Event()
         self.handover = False
         self.started = time.time()
@@ -167,6 +172,7 @@ class ControlPlane:
                 log.info("stopping: terminating runtimes")
                 await self.kubelet.shutdown()
                 await self.monitoring.shutdown()
+            await self.loadtester.stop()
             await self.gateway.stop()
             await runner.cleanup()
             info.unlink(missing_ok=True)

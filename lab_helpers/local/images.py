@@ -37,6 +37,8 @@ IMAGES: tuple[LocalImage, ...] = (
     LocalImage("kserve/xgbserver", (*RUNTIME, "--model-format", "sklearn"), exposes=(8080,)),
     LocalImage("kserve/predictiveserver", (*RUNTIME, "--model-format", "sklearn"), exposes=(8080,)),
     LocalImage("seldonio/mlserver", ("python", "-m", "lab_helpers.runtime.mlserver"), exposes=(8080,)),
+    # The lab's own runtime image (docker/runtime/Dockerfile): KServe's server with the predicted-class counter.
+    LocalImage("serving-lab/runtime", (*RUNTIME, "--model-format", "sklearn"), exposes=(8080,)),
     # Triton: its entrypoint runs the args (`tritonserver ...`) with the nvidia-pytriton wheel's binary.
     LocalImage("nvidia/tritonserver", ("python", "-m", "lab_helpers.runtime.triton"), exposes=(8080, 9000, 8002),
                missing=triton_image.missing),

@@ -23,6 +23,8 @@ from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, In
 from kserve.utils.numpy_codec import from_np_dtype
 from kserve.utils.utils import get_predict_input, get_predict_response
 
+from . import prediction_metrics
+
 SKLEARN_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 V2_DATATYPES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
                 "FP16", "FP32", "FP64", "BYTES")
@@ -75,6 +77,7 @@ class SKLearnModel(Model):
             self._estimator = joblib.load(model_files[0])
         except Exception as exc:  # noqa: BLE001 - a corrupt file or a missing/mismatched library
             raise ModelLoadError(f"cannot unpickle {model_files[0]}: {type(exc).__name__}: {exc}") from exc
+        prediction_metrics.declare_classes(self.name, getattr(self._estimator, "classes_", ()))
         self.ready = True
         return self.ready
 
@@ -89,6 +92,7 @@ class SKLearnModel(Model):
             result = self._estimator.predict(instances)
         except BAD_INPUT_ERRORS as exc:
             raise InvalidInput(f"model {self.name} cannot predict on this input: {exc}") from exc
+        prediction_metrics.record(self.name, np.asarray(result).reshape(-1))
         return get_predict_response(payload, result, self.name)
 
 
@@ -155,6 +159,8 @@ class MLflowModel(Model):
             raise InvalidInput(f"model {self.name} rejected the input: {cause.message}") from exc
         except BAD_INPUT_ERRORS as exc:
             raise InvalidInput(f"model {self.name} cannot predict on this input: {exc}") from exc
+        if not isinstance(prediction, pd.DataFrame):
+            prediction_metrics.record(self.name, np.asarray(prediction).reshape(-1))
         return InferResponse(response_id=payload.id or str(uuid.uuid4()), model_name=self.name,
                              infer_outputs=_encode_prediction(prediction))
 

@@ -1,6 +1,7 @@
 """Flagger's analysis loop, one pass at a time, through the cases of its scheduler (table-driven)."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import pytest
@@ -20,11 +21,11 @@ class FakeChecks:
     metric_failure: str | None = None
     ran: list[str] = field(default_factory=list)
 
-    def hooks(self, kind):
+    async def hooks(self, kind):
         self.ran.append(kind)
         return [self.failing_hooks[kind]] if kind in self.failing_hooks else []
 
-    def metrics(self):
+    async def metrics(self):
         self.ran.append("metrics")
         return [self.metric_failure] if self.metric_failure else []
 
@@ -38,8 +39,8 @@ def canary(phase="", weight=0, failed=0, iterations=0):
 def run(phase="Progressing", weight=0, failed=0, iterations=0, changed=False, primary=READY, ready=READY,
         spec=SPEC, **checks):
     fake = FakeChecks(**checks)
-    decision = advance(canary(phase, weight, failed, iterations), spec, fake, target_changed=changed,
-                       primary=primary, canary_ready=ready, canary_weight=weight)
+    decision = asyncio.run(advance(canary(phase, weight, failed, iterations), spec, fake, target_changed=changed,
+                                   primary=primary, canary_ready=ready, canary_weight=weight))
     return decision, fake
 
 

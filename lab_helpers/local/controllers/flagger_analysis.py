@@ -31,10 +31,10 @@ class Readiness:
 
 
 class Checks(Protocol):
-    def hooks(self, kind: str) -> list[str]:
+    async def hooks(self, kind: str) -> list[str]:
         """Run the webhooks of this type (``pre-rollout``, ``rollout``, ``confirm-rollout``, ...); failure events."""
 
-    def metrics(self) -> list[str]:
+    async def metrics(self) -> list[str]:
         """Run the builtin and MetricTemplate checks in order, stopping at the first failure; its events."""
 
 
@@ -92,7 +92,7 @@ class Decision:
         self.events.append(("Warning", message))
 
 
-def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, target_changed: bool,
+async def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, target_changed: bool,
             primary: Readiness, canary_ready: Readiness, canary_weight: int) -> Decision:
     """One pass for an initialised Canary; `target_changed` compares the target's template hash to
     ``status.lastAppliedSpec``; `canary_weight` is what the route sends the canary now."""
@@ -108,12 +108,12 @@ def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, targe
         decision.warn(primary.message)
         if not primary.retriable:
             if phase in ("Promoting", "Finalising"):
-                return _failed_promotion(decision, target, namespace, primary.message, checks)
-            return _rollback(decision, canary, spec, checks, name, namespace)
+                return await _failed_promotion(decision, target, namespace, primary.message, checks)
+            return await _rollback(decision, canary, spec, checks, name, namespace)
         return decision
 
     if phase not in ("Progressing", "WaitingPromotion", "Promoting", "Finalising"):
-        failures = checks.hooks("confirm-rollout")
+        failures = await checks.hooks("confirm-rollout")
         if failures:
             decision.events += [("Warning", message) for message in failures]
             decision.status = {"phase": "Waiting"}
@@ -134,7 +134,7 @@ def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, targe
     if not canary_ready.ready:
         decision.warn(canary_ready.message)
         if not canary_ready.retriable:
-            return _rollback(decision, canary, spec, checks, name, namespace)
+            return await _rollback(decision, canary, spec, checks, name, namespace)
         return decision
 
     if phase == "Promoting":
@@ -146,19 +146,19 @@ def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, targe
     if phase == "Finalising":
         decision.scale_target = 0
         decision.status = {"phase": "Succeeded", "canaryWeight": 0, "iterations": 0, "promoteSpec": True}
-        checks.hooks("post-rollout")
+        await checks.hooks("post-rollout")
         decision.info(f"Promotion completed! Scaling down {target}.{namespace}")
         return decision
 
     failed_checks = int(status.get("failedChecks") or 0)
     if failed_checks >= spec.threshold:
-        return _rollback(decision, canary, spec, checks, name, namespace)
+        return await _rollback(decision, canary, spec, checks, name, namespace)
 
     if canary_weight == 0 and int(status.get("iterations") or 0) == 0:
         decision.info(f"Starting canary analysis for {target}.{namespace}")
-        failures = checks.hooks("pre-rollout")
+        failures = await checks.hooks("pre-rollout")
     else:
-        failures = checks.hooks("rollout") or checks.metrics()
+        failures = await checks.hooks("rollout") or await checks.metrics()
     if failures:
         decision.events += [("Warning", message) for message in failures]
         decision.status = {"failedChecks": failed_checks + 1}
@@ -168,7 +168,7 @@ def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, targe
     if step <= 0:
         return decision
     if phase != "WaitingPromotion":
-        failures = checks.hooks("confirm-traffic-increase")
+        failures = await checks.hooks("confirm-traffic-increase")
         if failures:
             decision.events += [("Warning", message) for message in failures]
             return decision
@@ -178,7 +178,7 @@ def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, targe
         decision.status = {"canaryWeight": weight}
         decision.info(f"Advance {name}.{namespace} canary weight {weight}")
         return decision
-    failures = checks.hooks("confirm-promotion")
+    failures = await checks.hooks("confirm-promotion")
     if failures:
         decision.events += [("Warning", message) for message in failures]
         decision.status = {"phase": "WaitingPromotion"}
@@ -189,7 +189,7 @@ def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, targe
     return decision
 
 
-def _rollback(decision: Decision, canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, name: str,
+async def _rollback(decision: Decision, canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, name: str,
               namespace: str) -> Decision:
     """100 % to primary, the canary scaled to zero, phase Failed (scheduler.go ``rollback``)."""
     failed_checks = int((canary.get("status") or {}).get("failedChecks") or 0)
@@ -200,16 +200,16 @@ def _rollback(decision: Decision, canary: dict[str, Any], spec: AnalysisSpec, ch
     decision.scale_target = 0
     # SyncStatus with a fresh status: weight, failed checks and iterations all go back to 0.
     decision.status = {"phase": "Failed", "canaryWeight": 0, "failedChecks": 0, "iterations": 0, "applySpec": True}
-    checks.hooks("post-rollout")
+    await checks.hooks("post-rollout")
     return decision
 
 
-def _failed_promotion(decision: Decision, target: str, namespace: str, why: str, checks: Checks) -> Decision:
+async def _failed_promotion(decision: Decision, target: str, namespace: str, why: str, checks: Checks) -> Decision:
     """Primary broke while being promoted: the canary is the only healthy copy, so it takes all traffic
     (scheduler.go ``handleFailedPromotion``) instead of a rollback to a broken primary."""
     decision.warn(f"Promotion of {target}.{namespace} failed, primary not ready: {why}")
     decision.routes = (0, TOTAL_WEIGHT)
     decision.status = {"phase": "Failed", "canaryWeight": TOTAL_WEIGHT, "failedChecks": 0, "iterations": 0,
                        "applySpec": True}
-    checks.hooks("post-rollout")
+    await checks.hooks("post-rollout")
     return decision
