@@ -10,6 +10,7 @@ the 3.11 stub (it links Debian's ``libpython3.11``) into the backend directory, 
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import os
 from pathlib import Path
 
@@ -52,13 +53,19 @@ def bundled_stub() -> Path:
     return server_dir() / "python_backend_stubs" / STUB_PYTHON / STUB
 
 
+@functools.cache
+def _has_libpython() -> bool:
+    """Whether the dynamic linker finds libpython3.11 (`ldconfig -p` runs once per process, not per pod)."""
+    return ctypes.util.find_library(f"python{STUB_PYTHON}") is not None
+
+
 def missing() -> str | None:
     """Why the image cannot run here, or None: what a failed image pull would say."""
     if not binary().is_file():
         return f"no tritonserver binary at {binary()} (the Triton image is the venv {venv()}; {SET_UP})"
     if not (backends_dir() / "python" / STUB).is_file():
         return f"the Python backend has no {STUB} in {backends_dir() / 'python'} ({SET_UP})"
-    if ctypes.util.find_library(f"python{STUB_PYTHON}") is None:
+    if not _has_libpython():
         return (f"the backend stub needs Debian's libpython{STUB_PYTHON} (apt-get install libpython{STUB_PYTHON}; "
                 f"{SET_UP})")
     return None

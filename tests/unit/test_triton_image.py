@@ -134,7 +134,10 @@ def test_the_triton_image_is_found_by_repository_and_missing_when_not_set_up(mon
         find_image("nvcr.io/nvidia/tritonserver:24.10-py3")
     (triton_image.backends_dir() / "python").mkdir(parents=True)
     (triton_image.backends_dir() / "python" / triton_image.STUB).write_text("")
-    monkeypatch.setattr("ctypes.util.find_library", lambda name: f"lib{name}.so")
+    monkeypatch.setattr(triton_image, "_has_libpython", lambda: False)
+    with pytest.raises(ImageNotFound, match=r"the backend stub needs Debian's libpython3.11 \(apt-get install"):
+        find_image("nvcr.io/nvidia/tritonserver:24.10-py3")
+    monkeypatch.setattr(triton_image, "_has_libpython", lambda: True)
     image = find_image("nvcr.io/nvidia/tritonserver:24.10-py3")
     assert image.entrypoint == ("python", "-m", "lab_helpers.runtime.triton") and 8002 in image.exposes
 
