@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Sequence
 
 import aiohttp
@@ -75,12 +75,22 @@ def serve_runtime(listener_fd: int) -> None:
     )
 
 
-def serve_gateway(backend_url: str) -> None:
-    """Serve a Gateway routing ROUTE_HOST to `backend_url`; print its port, then run until killed."""
+def serve_gateway(backend_url: str, policy: bool = False) -> None:
+    """Serve a Gateway routing ROUTE_HOST to `backend_url`; print its port, then run until killed.
+
+    With `policy`, the gateway checks every request against the lab's iris CiliumNetworkPolicy as the control
+    plane's does (ROUTE_HOST is an ingress host: the ingress gateway's identity, L7 rules that allow the infer).
+    """
 
     async def main() -> None:
         table = RouteTable([Route(ROUTE_HOST, [RouteTarget(MODEL_NAME, "bench", "1", [Backend(backend_url)])])])
-        gateway = Gateway(table)
+        admit = None
+        if policy:
+            from .policy import DESTINATION, lab_policy_enforcer
+
+            destination = replace(DESTINATION, namespace="bench", service=MODEL_NAME)
+            admit = lab_policy_enforcer(destination).admit
+        gateway = Gateway(table, admit=admit)
         port = await gateway.start()
         print(port, flush=True)
         try:
@@ -138,8 +148,9 @@ def _start_runtime() -> tuple[_Child, str]:
     return child, f"http://127.0.0.1:{port}"
 
 
-def _start_gateway(backend_url: str) -> tuple[_Child, str]:
-    child = _Child("gateway", ["serve-gateway", "--backend", backend_url], stdout=subprocess.PIPE)
+def _start_gateway(backend_url: str, policy: bool) -> tuple[_Child, str]:
+    child = _Child("gateway", ["serve-gateway", "--backend", backend_url, *(["--policy"] if policy else [])],
+                   stdout=subprocess.PIPE)
     assert child.popen.stdout is not None
     line = child.popen.stdout.readline()  # the first and only line it prints; empty if it died
     if not line.strip().isdigit():
@@ -273,14 +284,14 @@ def format_table(direct: PathResult, gateway: PathResult) -> str:
 
 
 async def gateway_overhead(
-    *, requests: int, concurrency: int, seconds: float, rounds: int
+    *, requests: int, concurrency: int, seconds: float, rounds: int, policy: bool = False
 ) -> tuple[PathResult, PathResult]:
     """Start runtime and gateway, measure both paths, stop everything; (direct, gateway) results."""
     runtime, runtime_url = _start_runtime()
     gateway: _Child | None = None
     paths: list[_Path] = []
     try:
-        gateway, gateway_url = _start_gateway(runtime_url)
+        gateway, gateway_url = _start_gateway(runtime_url, policy)
         body = json.dumps(INFER_REQUEST).encode()
         paths = [
             _Path("direct", runtime_url, {}, concurrency, ("runtime",)),
@@ -327,17 +338,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
     bench.add_argument("--seconds", type=float, default=10.0, help="time limit per path per round (default 10)")
     bench.add_argument("--rounds", type=int, default=3, help="alternating rounds per path (default 3)")
+    bench.add_argument("--policy", action="store_true",
+                       help="the gateway checks requests against the lab's iris CiliumNetworkPolicy (L7 rules)")
     runtime = commands.add_parser("serve-runtime", help="(helper process of the benchmark) the KServe runtime")
     runtime.add_argument("--listener-fd", type=int, required=True)
     proxy = commands.add_parser("serve-gateway", help="(helper process of the benchmark) the gateway")
     proxy.add_argument("--backend", required=True)
+    proxy.add_argument("--policy", action="store_true")
     args = parser.parse_args(argv)
 
     if args.command == "serve-runtime":
         serve_runtime(args.listener_fd)
         return 0
     if args.command == "serve-gateway":
-        serve_gateway(args.backend)
+        serve_gateway(args.backend, args.policy)
         return 0
     for name in ("requests", "concurrency", "rounds"):
         if getattr(args, name) < 1:
@@ -346,11 +360,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--seconds must be > 0, got {args.seconds}")
     load_before = os.getloadavg()[0]
     direct, through = uvloop.run(gateway_overhead(
-        requests=args.requests, concurrency=args.concurrency, seconds=args.seconds, rounds=args.rounds
+        requests=args.requests, concurrency=args.concurrency, seconds=args.seconds, rounds=args.rounds,
+        policy=args.policy,
     ))
     print(f"gateway overhead: KServe ModelServer (sklearn LogisticRegression, iris), V2 infer of 2 rows, "
           f"{args.concurrency} clients, {args.rounds} alternating rounds per path; "
-          f"{os.cpu_count()} CPUs, 1-min load average {load_before:.2f} before the run")
+          f"{os.cpu_count()} CPUs, 1-min load average {load_before:.2f} before the run"
+          + ("; the gateway checks the lab's iris CiliumNetworkPolicy" if args.policy else ""))
     print(format_table(direct, through))
     return 1 if direct.errors or through.errors else 0
 

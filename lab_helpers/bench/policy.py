@@ -39,11 +39,14 @@ def _request(method: str, path: str, host: str, address: str):
                                transport=transport)
 
 
-def _enforcer(with_policy: bool) -> PolicyEnforcer:
-    policies = [p for doc in load_documents(manifests_dir() / "policy" / "iris-callers.yaml", {"NAMESPACE": "lab"})
+def lab_policy_enforcer(destination: Destination = DESTINATION, with_policy: bool = True) -> PolicyEnforcer:
+    """An enforcer holding the lab's iris policy (or none) for `destination`, as the control plane installs it."""
+    policies = [p for doc in load_documents(manifests_dir() / "policy" / "iris-callers.yaml",
+                                            {"NAMESPACE": destination.namespace})
                 for p in compile_policy(doc.obj)] if with_policy else []
     enforcer = PolicyEnforcer(FlowLog(), is_intercepted=lambda host: False)
-    enforcer.install(PolicyState({("lab", "iris-predictor"): (DESTINATION, tuple(policies))}, ENDPOINTS))
+    enforcer.install(PolicyState({(destination.namespace, destination.service): (destination, tuple(policies))},
+                                 ENDPOINTS))
     return enforcer
 
 
@@ -58,7 +61,7 @@ CASES = {
 
 def time_case(with_policy: bool, request_args: tuple[str, str, str, str], calls: int, repeats: int) -> float:
     """Microseconds per admit() call, the best of `repeats` runs of `calls` calls."""
-    enforcer, request = _enforcer(with_policy), _request(*request_args)
+    enforcer, request = lab_policy_enforcer(with_policy=with_policy), _request(*request_args)
     admit = enforcer.admit
     best = float("inf")
     for _ in range(repeats):

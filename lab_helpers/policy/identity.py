@@ -42,6 +42,7 @@ class Identity:
         return {**self.labels, NAMESPACE_LABEL: self.namespace,
                 **{NAMESPACE_LABELS_PREFIX + key: value for key, value in namespace_labels.items()}}
 
+    @functools.cached_property
     def pod_namespace_labels(self) -> dict[str, str]:
         """The namespace's labels as a NetworkPolicy namespaceSelector sees them."""
         return {NAMESPACE_NAME_LABEL: self.namespace, **self.namespace_labels}

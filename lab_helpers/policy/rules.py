@@ -24,10 +24,10 @@ egress rules, deny rules, CIDR and FQDN peers, ``fromRequires``, ``headerMatches
 from __future__ import annotations
 
 import re
+import functools
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..prom.config import selector_matches
 from .identity import NAMESPACE_LABEL, Identity
 
 RUNBOOK = "runbooks/caller-denied.md"
@@ -52,39 +52,83 @@ def _key(key: str) -> str:
     return key
 
 
-def normalized_selector(selector: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A LabelSelector with Cilium's source prefixes taken off its keys (``k8s:app`` selects label ``app``)."""
+_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A compiled LabelSelector (matchLabels + matchExpressions); empty selects everything."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    expressions: tuple[tuple[str, str, frozenset[str]], ...] = ()  # (key, operator, values)
+
+    def names(self, key: str) -> bool:
+        """Whether the selector constrains `key`."""
+        return any(k == key for k, _ in self.labels) or any(k == key for k, _, _ in self.expressions)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        for key, value in self.labels:
+            if labels.get(key) != value:
+                return False
+        for key, operator, values in self.expressions:
+            present = key in labels
+            if operator == "In":
+                ok = present and labels[key] in values
+            elif operator == "NotIn":
+                ok = not present or labels[key] not in values
+            else:
+                ok = present == (operator == "Exists")
+            if not ok:
+                return False
+        return True
+
+
+def _key(key: str) -> str:
+    for prefix in _SOURCE_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def compile_selector(selector: Mapping[str, Any] | None, where: str) -> Selector:
+    """A LabelSelector with Cilium's source prefixes taken off its keys (``k8s:app`` selects label ``app``).
+
+    Raises PolicyError for an operator that is not In, NotIn, Exists or DoesNotExist.
+    """
     selector = selector or {}
-    return {"matchLabels": {_key(k): str(v) for k, v in (selector.get("matchLabels") or {}).items()},
-            "matchExpressions": [dict(e, key=_key(e.get("key", ""))) for e in selector.get("matchExpressions") or []]}
-
-
-def _selects_key(selector: dict[str, Any], key: str) -> bool:
-    return key in selector["matchLabels"] or any(e["key"] == key for e in selector["matchExpressions"])
+    expressions = []
+    for index, expression in enumerate(selector.get("matchExpressions") or []):
+        operator = expression.get("operator")
+        if operator not in _OPERATORS:
+            raise PolicyError(f"{where}.matchExpressions[{index}].operator: {operator!r} is not one of "
+                              f"{', '.join(_OPERATORS)}")
+        expressions.append((_key(str(expression.get("key", ""))), operator,
+                            frozenset(str(v) for v in expression.get("values") or [])))
+    labels = tuple((_key(str(k)), str(v)) for k, v in (selector.get("matchLabels") or {}).items())
+    return Selector(labels, tuple(expressions))
 
 
 @dataclass(frozen=True)
 class Peer:
     """One source selector of a rule: Cilium ``fromEndpoints``/``fromEntities`` or a NetworkPolicy ``from`` entry."""
 
-    selector: dict[str, Any] | None = None            # on the identity's labels; None = any pod
-    namespace: str | None = None                      # only pods of this namespace
-    namespace_selector: dict[str, Any] | None = None  # NetworkPolicy: on the pod's namespace's labels
-    entity: str | None = None                         # Cilium fromEntities
+    selector: Selector | None = None            # on the identity's labels; None = any pod
+    namespace: str | None = None                # only pods of this namespace
+    namespace_selector: Selector | None = None  # NetworkPolicy: on the pod's namespace's labels
+    entity: str | None = None                   # Cilium fromEntities
 
-    def matches(self, source: Identity, where: str) -> bool:
+    def matches(self, source: Identity) -> bool:
         if self.entity is not None:
             return _ENTITIES[self.entity](source)
         if source.reserved:  # only a selector naming the reserved label, with no namespace, selects it
             return (self.namespace is None and self.namespace_selector is None and self.selector is not None
-                    and selector_matches(self.selector, source.selector_labels, where))
+                    and self.selector.matches(source.selector_labels))
         if self.namespace is not None and source.namespace != self.namespace:
             return False
-        if self.namespace_selector is not None and not selector_matches(
-                self.namespace_selector, source.pod_namespace_labels(), where):
+        if self.namespace_selector is not None and not self.namespace_selector.matches(source.pod_namespace_labels):
             return False
         labels = source.labels if self.namespace_selector is not None else source.selector_labels
-        return self.selector is None or selector_matches(self.selector, labels, where)
+        return self.selector is None or self.selector.matches(labels)
 
 
 @dataclass(frozen=True)
@@ -102,7 +146,9 @@ class HTTPRule:
                 and (self.host is None or self.host.fullmatch(host) is not None)
                 and all(name in headers and (value is None or headers[name] == value) for name, value in self.headers))
 
-    def __str__(self) -> str:
+    @functools.cached_property
+    def text(self) -> str:
+        """How the rule reads in a flow's reason (built once: reasons are written per request)."""
         parts = [f"{name}={getattr(self, name).pattern!r}" for name in ("method", "path", "host")
                  if getattr(self, name) is not None]
         return "{" + ", ".join(parts + [f"header {n}" for n, _ in self.headers]) + "}"
@@ -137,17 +183,16 @@ class Policy:
     kind: str
     namespace: str
     name: str
-    selector: dict[str, Any]
+    selector: Selector
     enforces_ingress: bool
     rules: tuple[IngressRule, ...]
 
-    @property
+    @functools.cached_property
     def ref(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
 
     def selects(self, namespace: str, labels: Mapping[str, str]) -> bool:
-        return self.enforces_ingress and namespace == self.namespace and selector_matches(self.selector, labels,
-                                                                                          self.ref)
+        return self.enforces_ingress and namespace == self.namespace and self.selector.matches(labels)
 
 
 @dataclass(frozen=True)
@@ -160,8 +205,12 @@ class Destination:
     port: int
     port_names: Mapping[str, int]
 
-    def __str__(self) -> str:
+    @functools.cached_property
+    def text(self) -> str:
         return f"{self.namespace}/{self.service}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -211,8 +260,8 @@ def _cilium_rule(rule: dict[str, Any], namespace: str, where: str) -> IngressRul
             raise PolicyError(f"{where}.{field}: not enforced by the local target (it knows callers by pod labels)")
     peers: list[Peer] = []
     for selector in rule.get("fromEndpoints") or []:
-        normalized = normalized_selector(selector)
-        peers.append(Peer(normalized, None if _selects_key(normalized, NAMESPACE_LABEL) else namespace))
+        compiled = compile_selector(selector, f"{where}.fromEndpoints[{len(peers)}]")
+        peers.append(Peer(compiled, None if compiled.names(NAMESPACE_LABEL) else namespace))
     for index, entity in enumerate(rule.get("fromEntities") or []):
         if entity not in _ENTITIES:
             raise PolicyError(f"{where}.fromEntities[{index}]: {entity!r} is not enforced by the local target "
@@ -242,7 +291,7 @@ def _cilium_policies(obj: dict[str, Any]) -> list[Policy]:
         default_deny = (spec.get("enableDefaultDeny") or {}).get("ingress", True)
         rules = tuple(_cilium_rule(rule, namespace, f"{where}.ingress[{i}]")
                       for i, rule in enumerate(spec.get("ingress") or []))
-        policies.append(Policy(CILIUM, namespace, name, normalized_selector(spec.get("endpointSelector")),
+        policies.append(Policy(CILIUM, namespace, name, compile_selector(spec.get("endpointSelector"), f"{where}.endpointSelector"),
                                "ingress" in spec and default_deny, rules))
     return policies
 
@@ -258,14 +307,17 @@ def _network_policy(obj: dict[str, Any]) -> list[Policy]:
         for peer_index, peer in enumerate(rule.get("from") or []):
             if peer.get("ipBlock"):
                 raise PolicyError(f"{where}.from[{peer_index}].ipBlock: not enforced by the local target")
-            namespaces = peer.get("namespaceSelector")
-            peers.append(Peer(peer.get("podSelector") if "podSelector" in peer else None,
-                              None if namespaces is not None else namespace, namespaces))
+            here = f"{where}.from[{peer_index}]"
+            pods = compile_selector(peer["podSelector"], f"{here}.podSelector") if "podSelector" in peer else None
+            namespaces = compile_selector(peer["namespaceSelector"], f"{here}.namespaceSelector") \
+                if "namespaceSelector" in peer else None
+            peers.append(Peer(pods, None if namespaces is not None else namespace, namespaces))
         ports = (PortRule(tuple((_port(p.get("port", 0)), p.get("endPort"), p.get("protocol", "TCP"))
                                 for p in rule["ports"])),) if rule.get("ports") else ()
         rules.append(IngressRule(tuple(peers) if rule.get("from") else None, ports))
-    return [Policy(NETWORK_POLICY, namespace, meta["name"], spec.get("podSelector") or {}, "Ingress" in types,
-                   tuple(rules))]
+    return [Policy(NETWORK_POLICY, namespace, meta["name"], compile_selector(spec.get("podSelector"),
+                                                                             "spec.podSelector"),
+                   "Ingress" in types, tuple(rules))]
 
 
 def compile_policy(obj: dict[str, Any]) -> list[Policy]:
@@ -295,7 +347,7 @@ def decide(policies: list[Policy], source: Identity, destination: Destination, m
     port_rules: list[tuple[Policy, PortRule | None]] = []
     for policy in policies:
         for rule in policy.rules:
-            if rule.peers is not None and not any(peer.matches(source, policy.ref) for peer in rule.peers):
+            if rule.peers is not None and not any(peer.matches(source) for peer in rule.peers):
                 continue
             if not rule.ports:
                 port_rules.append((policy, None))
@@ -310,7 +362,7 @@ def decide(policies: list[Policy], source: Identity, destination: Destination, m
     for policy, ports in port_rules:
         for rule in ports.http or ():
             if rule.matches(method, path, host, headers):
-                return Verdict(True, "L7", f"allowed by {policy.ref} http rule {rule}", names)
+                return Verdict(True, "L7", f"allowed by {policy.ref} http rule {rule.text}", names)
     allowed_by = sorted({policy.ref for policy, _ in port_rules})
     return Verdict(False, "L7", f"{method} {path} matches none of the http rules that {', '.join(allowed_by)} "
                                 f"give {source} on port {destination.port}; see {RUNBOOK}", names)

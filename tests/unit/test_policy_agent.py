@@ -141,3 +141,18 @@ def test_the_policy_benchmark_times_every_case_on_the_lab_policy(capsys: pytest.
     lines = capsys.readouterr().out.strip().splitlines()[1:]
     assert [line.split("  ")[1].strip() for line in lines] == list(CASES)
     assert all(float(line.split()[-2]) > 0 for line in lines)
+
+
+def test_the_gateway_benchmark_with_policy_checks_the_lab_policy_on_its_route() -> None:
+    from dataclasses import replace
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from lab_helpers.bench.gateway import MODEL_NAME, ROUTE_HOST
+    from lab_helpers.bench.policy import DESTINATION, TARGET, lab_policy_enforcer
+
+    enforcer = lab_policy_enforcer(replace(DESTINATION, namespace="bench", service=MODEL_NAME))
+    target = replace(TARGET, namespace="bench", service=MODEL_NAME)
+    infer = make_mocked_request("POST", f"/v2/models/{MODEL_NAME}/infer", headers={"Host": ROUTE_HOST})
+    metrics = make_mocked_request("GET", "/metrics", headers={"Host": ROUTE_HOST})
+    assert enforcer.admit(infer, target) is None and enforcer.admit(metrics, target).status == 403

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lab_helpers.policy.identity import HOST, INGRESS_GATEWAY, WORLD, Identity
-from lab_helpers.policy.rules import Destination, PolicyError, compile_policy, decide
+from lab_helpers.policy.rules import Destination, PolicyError, Selector, compile_policy, decide
 
 PREDICTOR = Destination("lab", "iris-predictor", {"serving.kserve.io/inferenceservice": "iris",
                                                   "component": "predictor", "app": "isvc.iris-predictor"},
@@ -180,6 +180,8 @@ def test_a_denial_says_why_and_which_policies_select_the_pod() -> None:
     ({"ingress": [{"fromCIDR": ["10.0.0.0/8"]}]}, "spec.ingress[0].fromCIDR"),
     ({"ingress": [{"toPorts": l7({"path": "/v2/(unclosed"})}]}, "spec.ingress[0].toPorts[0].rules.http[0].path"),
     ({"ingress": [{"fromEntities": ["kube-apiserver"]}]}, "spec.ingress[0].fromEntities[0]"),
+    ({"ingress": [{"fromEndpoints": [{"matchExpressions": [{"key": "a", "operator": "Equals"}]}]}]},
+     "spec.ingress[0].fromEndpoints[0].matchExpressions[0].operator"),
 ])
 def test_what_cannot_be_enforced_is_refused_naming_the_field(spec_extra: dict, field: str) -> None:
     obj = cnp(None)
@@ -191,6 +193,4 @@ def test_what_cannot_be_enforced_is_refused_naming_the_field(spec_extra: dict, f
 def test_specs_list_compiles_each_rule() -> None:
     obj = cnp(FROM_SCORER)
     obj["specs"] = [{"endpointSelector": {}, "ingress": []}]
-    assert [p.selector for p in compile_policy(obj)] == [
-        {"matchLabels": {"component": "predictor"}, "matchExpressions": []},
-        {"matchLabels": {}, "matchExpressions": []}]
+    assert [p.selector for p in compile_policy(obj)] == [Selector((("component", "predictor"),)), Selector()]
