@@ -9,12 +9,14 @@ and fails the check, like any error. The messages are Flagger's.
 
 Webhooks: a hook whose URL is the ``flagger-loadtester`` Service is handed to the local load tester
 (`LoadTester`), which starts its ``cmd`` and answers at once, as the real one answers 202; any other
-URL gets Flagger's JSON payload by POST, and a non-2xx answer fails the hook. On a cluster Flagger
-calls them all over HTTP.
+URL gets Flagger's JSON payload by POST (``name``, ``namespace``, ``phase``, ``checksum``, ``metadata``;
+pkg/controller/webhook.go ``CallWebhook``), and an answer above 202 fails the hook, as Flagger's
+``callWebhook`` decides. On a cluster Flagger calls them all over HTTP.
 
 Simplified: the template's ``provider.address`` is not dialled: the local target has one Prometheus
-and every template queries it; builtin metrics (``request-success-rate``, ``request-duration``) are
-not computed: write them as MetricTemplates (notebook 06 does).
+and every template queries it; the payload's ``checksum`` covers the same fields (``trackedConfigs``,
+``lastAppliedSpec``) with the lab's own hash, not Flagger's; builtin metrics (``request-success-rate``,
+``request-duration``) are not computed: write them as MetricTemplates (notebook 06 does).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import httpx
 from ...errors import LabError
 from ...prom.client import PromClient
 from ..store import Store
-from .base import is_true, ns
+from .base import is_true, ns, spec_hash
 from .flagger_objects import service_name
 
 NO_VALUES = "no values found"
@@ -49,8 +51,9 @@ def render_query(template: str, model: dict[str, str], variables: dict[str, str]
             if sub not in variables:
                 raise ValueError(f"template excution failed: map has no entry for key \"{sub}\"")
             return variables[sub]
-        if sub or key not in model:
-            raise ValueError(f"template excution failed: function \"{match.group(0).strip('{} ')}\" not defined")
+        if sub or key not in model:  # Go's parser rejects a function it does not know before anything runs
+            line = template.count("\n", 0, match.start()) + 1
+            raise ValueError(f"template parsing failed: template: tmpl:{line}: function \"{key}\" not defined")
         return model[key]
 
     return _VARIABLE.sub(fill, template)
@@ -116,14 +119,17 @@ class CanaryChecks:
             except ValueError as exc:  # the tester answers 400 with why
                 return f"error: 400 {exc}"
             return None
+        status = self.canary.get("status") or {}
         payload = {"name": self.canary["metadata"]["name"], "namespace": ns(self.canary),
-                   "phase": (self.canary.get("status") or {}).get("phase", ""), "type": kind, "metadata": metadata}
+                   "phase": status.get("phase", ""),
+                   "checksum": spec_hash([status.get("trackedConfigs"), status.get("lastAppliedSpec")]),
+                   **({"metadata": metadata} if metadata else {})}
         try:
             async with httpx.AsyncClient(timeout=_seconds(hook.get("timeout"), 10.0)) as client:
                 response = await client.post(str(url), json=payload)
         except httpx.HTTPError as exc:
             return f"error: {type(exc).__name__} calling {url}"
-        return None if response.is_success else f"error: {response.status_code} {response.text[:200]}"
+        return None if response.status_code <= 202 else f"error: {response.status_code} {response.text[:200]}"
 
     def _loadtester_installed(self, namespace: str) -> bool:
         return any(release["spec"].get("chart", {}).get("spec", {}).get("chart") == "loadtester"
