@@ -59,11 +59,12 @@ class LoadTester:
         self.logs = logs
         self.timeout_s = timeout_s
         self.running: dict[str, asyncio.subprocess.Process] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}  # per command, from submit until it ends (kept referenced)
         self.started = 0
 
     def submit(self, command: str, canary: str) -> None:
         """Accept a task (as the tester's 202): start it unless the same command is still running."""
-        if command in self.running:
+        if command in self.tasks:  # running, or submitted and not spawned yet
             log.info("command skipped %s is already running (canary %s)", command, canary)
             return
         hey = shutil.which("hey")
@@ -71,7 +72,9 @@ class LoadTester:
             raise LoadTestError("the load test needs `hey` (Debian package hey: apt-get install -y hey)")
         argv = local_argv(command, self.gateway_url(), hey)
         self.started += 1
-        asyncio.get_running_loop().create_task(self._run(command, argv, canary, self.started))
+        task = asyncio.get_running_loop().create_task(self._run(command, argv, canary, self.started))
+        self.tasks[command] = task
+        task.add_done_callback(lambda _: self.tasks.pop(command, None))
 
     async def _run(self, command: str, argv: list[str], canary: str, number: int) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,10 @@ class LoadTester:
                 self.running.pop(command, None)
 
     async def stop(self) -> None:
-        """Kill every running command (the control plane is stopping)."""
+        """Kill every running command, and cancel those not spawned yet (the control plane is stopping)."""
+        for command, task in list(self.tasks.items()):
+            if command not in self.running:
+                task.cancel()
         for process in list(self.running.values()):
             if process.returncode is None:
                 process.kill()
