@@ -135,6 +135,23 @@ def test_a_value_outside_the_range_halts_with_flaggers_message(store: Store, val
     assert run_metrics(store, prometheus, divergence(thresholdRange=bounds)) == ([message], "prediction-divergence")
 
 
+@pytest.mark.parametrize("metric, message", [
+    (dict(thresholdRange={"max": 1.0}), "Halt iris-rollout.lab advancement prediction-divergence 1.50 > 1"),
+    (dict(thresholdRange=None, threshold=0.5), "Halt iris-rollout.lab advancement prediction-divergence 1.50 > 0.5"),
+    (dict(thresholdRange=None), "Halt iris-rollout.lab advancement prediction-divergence 1.50 > 0"),
+], ids=["bound printed as Go prints a float", "legacy threshold", "no range and no threshold: 0"])
+def test_bounds_read_and_printed_as_flagger_does(store: Store, metric, message) -> None:
+    prometheus = FakePrometheus()
+    prometheus.values("1.5")
+    assert run_metrics(store, prometheus, divergence(**metric))[0] == [message]
+
+
+def test_a_range_without_bounds_checks_nothing(store: Store) -> None:
+    prometheus = FakePrometheus()
+    prometheus.values("1.5")
+    assert run_metrics(store, prometheus, divergence(thresholdRange={}))[0] == []
+
+
 @pytest.mark.parametrize("values", [(), ("NaN",)], ids=["empty result", "NaN"])
 def test_no_data_is_a_failed_check(store: Store, values) -> None:
     prometheus = FakePrometheus()

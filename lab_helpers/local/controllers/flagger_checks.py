@@ -4,7 +4,8 @@ Metrics as Flagger runs them (pkg/controller/scheduler_metrics.go ``runMetricChe
 providers/prometheus.go ``RunQuery``): the template's query rendered with the Canary's model
 (``{{ name }}``, ``{{ namespace }}``, ``{{ target }}``, ``{{ service }}``, ``{{ interval }}``,
 ``{{ variables.<k> }}``; an unknown key is an error, as Go's ``missingkey=error``), one instant
-query, a single value compared with ``thresholdRange``; an empty result or NaN is "no values found"
+query, a single value compared with ``thresholdRange`` (or, without one, the legacy ``threshold`` as a
+maximum, 0 when unset); an empty result or NaN is "no values found"
 and fails the check, like any error. The messages are Flagger's.
 
 Webhooks: a hook whose URL is the ``flagger-loadtester`` Service is handed to the local load tester
@@ -166,11 +167,14 @@ class CanaryChecks:
             return f"Halt advancement no values found for custom metric: {name}: {NO_VALUES}"
         except LabError as exc:
             return f"Metric query failed for {name}: {exc}"
-        bounds = metric.get("thresholdRange") or {}
-        if "min" in bounds and value < float(bounds["min"]):
-            return f"Halt {self.name} advancement {name} {value:.2f} < {bounds['min']}"
-        if "max" in bounds and value > float(bounds["max"]):
-            return f"Halt {self.name} advancement {name} {value:.2f} > {bounds['max']}"
+        bounds = metric.get("thresholdRange")
+        if bounds is None:  # the legacy `threshold` (default 0) is a maximum when no range is given
+            limit = float(metric.get("threshold") or 0)
+            return f"Halt {self.name} advancement {name} {value:.2f} > {_go_float(limit)}" if value > limit else None
+        if bounds.get("min") is not None and value < float(bounds["min"]):
+            return f"Halt {self.name} advancement {name} {value:.2f} < {_go_float(bounds['min'])}"
+        if bounds.get("max") is not None and value > float(bounds["max"]):
+            return f"Halt {self.name} advancement {name} {value:.2f} > {_go_float(bounds['max'])}"
         return None
 
     async def _query(self, query: str) -> float:
@@ -187,6 +191,13 @@ class CanaryChecks:
         if frame.empty or math.isnan(float(frame["value"].iloc[0])):
             raise LookupError(NO_VALUES)
         return float(frame["value"].iloc[0])
+
+
+def _go_float(value: Any) -> str:
+    """A bound as Go's ``%v`` prints a float64 in Flagger's messages: 99 not 99.0, 0.1 as 0.1 (Go turns to
+    exponent form from 1e+06 up, which no success-rate, latency or distance bound reaches)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _seconds(value: Any, default: float) -> float:
