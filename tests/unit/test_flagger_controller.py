@@ -185,7 +185,7 @@ def test_a_failing_check_during_progressing_holds_the_weight_then_rolls_back_pri
 
     asyncio.run(scenario())
     status = world.status()
-    assert (status["phase"], status["canaryWeight"]) == ("Failed", 0)
+    assert (status["phase"], status["canaryWeight"], status["failedChecks"]) == ("Failed", 0, 0)  # a fresh status
     assert next(c for c in status["conditions"] if c["type"] == "Promoted")["status"] == "False"
     assert world.weights() == (100, 0)
     assert world.store.get("Deployment", "lab", TARGET)["spec"]["replicas"] == 0
