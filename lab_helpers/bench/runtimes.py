@@ -4,8 +4,8 @@ The model is the registry's heavier one (digits: a scikit-learn MLP, 64 inputs):
 the estimator with the lab's `kserve.ModelServer` runtime, Triton serves its ONNX export (checked
 equal on the held-out set) through the local Triton image. Both are started here as the local target's
 pods start them, with one gateway process in front routing by Host like the ingress, and a **null
-backend** (answers every request with a fixed body at almost no cost) behind the same gateway: its
-throughput is the gateway's ceiling, so a limit of the gateway is not read as one of Triton.
+backend** behind the same gateway (it answers at almost no cost with a body as large as Triton's answer for
+the same rows): its throughput is the gateway's ceiling, so a limit of the gateway is not read as one of Triton.
 
 The client is `wrk`, a C load generator: a Python client costs 150-250 µs of CPU per request on
 2 cores and would cap any server near 4-5k req/s. For every batch size (rows per request) and number of
@@ -42,7 +42,9 @@ from ..processes import free_port
 MODEL = "digits"
 HOSTS = {"kserve-python": "digits-kserve.bench.example.com", "triton": "digits-triton.bench.example.com",
          "null": "null.bench.example.com"}
-NULL_BODY = b'{"model_name":"null","outputs":[]}'
+# The null backend answers with as many bytes as a request's `x-null-bytes` header asks (Triton's answer for the
+# same rows), so the gateway relays an answer of the same size as Triton's: a like-for-like ceiling.
+NULL_BYTES_HEADER = "x-null-bytes"
 STARTUP_TIMEOUT_S = 90.0
 GOAL_DIRECT_RATIO = 10.0
 GOAL_GATEWAY_SHARE = 0.9
@@ -78,11 +80,11 @@ class Cell:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
-def wrk_script(body: bytes, host: str | None) -> str:
-    """A wrk Lua script that POSTs `body` (JSON) with an optional Host header."""
+def wrk_script(body: bytes, host: str | None, extra: dict[str, str] | None = None) -> str:
+    """A wrk Lua script that POSTs `body` (JSON) with an optional Host header and extra headers."""
     headers = 'wrk.headers["Content-Type"] = "application/json"\n'
-    if host:
-        headers += f'wrk.headers["Host"] = "{host}"\n'
+    for name, value in {**({"Host": host} if host else {}), **(extra or {})}.items():
+        headers += f'wrk.headers["{name}"] = "{value}"\n'
     return f'wrk.method = "POST"\nwrk.body = [==[{body.decode()}]==]\n{headers}'
 
 
@@ -216,12 +218,24 @@ def start_servers(sklearn_dir: Path, triton_repo: Path) -> dict[str, Server]:
 
 # --- helpers run as their own processes ----------------------------------------------------------
 
+def null_response(size: int) -> bytes:
+    """An HTTP/1.1 200 with a JSON body of `size` bytes (never less than the empty V2 answer, 34 bytes)."""
+    empty = b'{"model_name":"null","outputs":[]}'
+    padded = b',"padding":""'
+    body = empty if size <= len(empty) else (
+        empty[:-1] + padded[:-1] + b"x" * max(size - len(empty) - len(padded), 0) + b'"}')
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+            + b"\r\n\r\n" + body)
+
+
 def serve_null(port: int) -> None:
-    """Answer every HTTP/1.1 request with 200 and NULL_BODY, keep-alive: the cheapest possible backend."""
+    """Answer every HTTP/1.1 request with 200 and a body of the size its `x-null-bytes` header asks, keep-alive:
+    the cheapest possible backend (responses are built once per size)."""
+    import functools
+
     import uvloop
 
-    response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(NULL_BODY)).encode() + b"\r\n\r\n" + NULL_BODY)
+    response = functools.cache(null_response)
 
     class Null(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -230,12 +244,14 @@ def serve_null(port: int) -> None:
         def data_received(self, data: bytes) -> None:
             self.buffer += data
             while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-                length = re.search(rb"(?i)content-length:\s*(\d+)", self.buffer[:end])
+                head = self.buffer[:end]
+                length = re.search(rb"(?i)content-length:\s*(\d+)", head)
                 total = end + 4 + (int(length.group(1)) if length else 0)
                 if len(self.buffer) < total:
                     return
                 self.buffer = self.buffer[total:]
-                self.transport.write(response)  # type: ignore[attr-defined]
+                size = re.search(rb"(?i)" + NULL_BYTES_HEADER.encode() + rb":\s*(\d+)", head)
+                self.transport.write(response(int(size.group(1)) if size else 0))  # type: ignore[attr-defined]
 
     async def main() -> None:
         server = await asyncio.get_running_loop().create_server(Null, "127.0.0.1", port, backlog=1024)
@@ -280,10 +296,13 @@ def measure(servers: dict[str, Server], rows: np.ndarray, batches: Sequence[int]
     for batch in batches:
         bodies = {runtime: request_body(runtime, rows[:batch]) for runtime in ("kserve-python", "triton")}
         bodies["null"] = bodies["triton"]
+        triton_answer = httpx.post(f"{urls['triton']}/v2/models/{MODEL}/infer", content=bodies["triton"], timeout=10,
+                                   headers={"Content-Type": "application/json"}).content
         scripts = {}
         for runtime, path in SUBJECTS:
             script = workdir / f"{runtime}-{path}-{batch}.lua"
-            script.write_text(wrk_script(bodies[runtime], HOSTS[runtime] if path == "gateway" else None))
+            extra = {NULL_BYTES_HEADER: str(len(triton_answer))} if runtime == "null" else None
+            script.write_text(wrk_script(bodies[runtime], HOSTS[runtime] if path == "gateway" else None, extra))
             scripts[runtime, path] = script
         for count in clients:
             for runtime, path in SUBJECTS:

@@ -1,10 +1,12 @@
 """`bench runtimes`: wrk's output read right, the ratios side by side, the headline line last."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
-from lab_helpers.bench.runtimes import Cell, format_report, parse_wrk, ratios, table, wrk_script
+from lab_helpers.bench.runtimes import Cell, format_report, null_response, parse_wrk, ratios, table, wrk_script
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:4000/v2/models/digits/infer
   1 threads and 8 connections
@@ -36,6 +38,14 @@ def test_the_wrk_script_posts_the_body_with_the_host_only_through_the_gateway():
     assert 'wrk.method = "POST"' in direct and f"wrk.body = [==[{body.decode()}]==]" in direct
     assert "Host" not in direct
     assert 'wrk.headers["Host"] = "digits.example.com"' in wrk_script(body, "digits.example.com")
+    assert 'wrk.headers["x-null-bytes"] = "900"' in wrk_script(body, None, {"x-null-bytes": "900"})
+
+
+@pytest.mark.parametrize("size", [0, 34, 47, 14592])
+def test_the_null_backend_answers_json_as_large_as_asked(size):
+    head, body = null_response(size).split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 OK") and f"Content-Length: {len(body)}".encode() in head
+    assert len(body) == max(size, 34) and json.loads(body)["outputs"] == []
 
 
 def _cells(kserve: float, triton: float, triton_gateway: float, ceiling: float) -> list[Cell]:
