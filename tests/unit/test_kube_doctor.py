@@ -38,7 +38,8 @@ def test_empty_cluster_lists_every_missing_piece_and_what_installs_it(empty_clus
     for hint in ("`flux install`", "apply manifests/flux/",
                  "apply manifests/platform/keda.yaml (Flux HelmRelease of chart kedacore/keda)",
                  "apply manifests/platform/keda.yaml (Flux HelmRelease of chart kedacore/keda-add-ons-http) (after KEDA)",
-                 "flagger/flagger from https://flagger.app",
+                 "apply manifests/platform/flagger.yaml (Flux HelmRelease of chart flagger/flagger) with meshProvider "
+                 "matching your ingress (e.g. gatewayapi:v1)",
                  "apply manifests/platform/kube-prometheus-stack.yaml (Flux HelmRelease of chart "
                  "prometheus-community/kube-prometheus-stack)",
                  "apply manifests/platform/cilium.yaml (Flux HelmRelease of chart cilium/cilium); Cilium is the "
