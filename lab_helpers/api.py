@@ -93,6 +93,10 @@ class Lab(ABC):
     def endpoint(self, name: str, namespace: str | None = None) -> tuple[str, str]:
         """(base URL to send requests to, Host header) for an InferenceService."""
 
+    @abstractmethod
+    def ingress_url(self) -> str:
+        """Base URL of the ingress gateway, for a route known by its Host (e.g. a Flagger HTTPRoute)."""
+
     def interceptor_endpoint(self, route: str, namespace: str | None = None) -> tuple[str, str]:
         """(base URL, Host header) of an InterceptorRoute: the way in that the KEDA HTTP add-on counts and holds."""
         obj = self.get("InterceptorRoute", route, namespace)

@@ -293,16 +293,20 @@ class KubernetesLab(Lab):
         ref = f"InferenceService {namespace or self.namespace}/{name}"
         if not url:
             raise NotReady(diagnose(isvc, self.events("InferenceService", name, namespace)))
+        parts = urlsplit(url)
+        return self.ingress_url(f"{ref} is served at {url}, but") + parts.path.rstrip("/"), parts.hostname or ""
+
+    def ingress_url(self, why: str = "") -> str:
+        """$LAB_INGRESS_URL: where your ingress gateway answers (it routes by the Host header)."""
         ingress = os.environ.get(INGRESS_ENV)
         if not ingress:
             raise TargetUnavailable(
-                f"{ref} is served at {url}, but the lab does not know how to reach your ingress gateway: "
+                f"{why or 'to reach a route'} the lab does not know how to reach your ingress gateway: "
                 f"set {INGRESS_ENV} to its address, e.g. after `kubectl port-forward -n <gateway-namespace> "
                 f"svc/<gateway-service> 8080:80` set {INGRESS_ENV}=http://127.0.0.1:8080, or in Python use "
                 f"`with lab.port_forward('svc/<gateway-service>', 80, namespace='<gateway-namespace>') as fwd:` "
                 f"and os.environ['{INGRESS_ENV}'] = fwd.url")
-        parts = urlsplit(url)
-        return ingress.rstrip("/") + parts.path.rstrip("/"), parts.hostname or ""
+        return ingress.rstrip("/")
 
     def interceptor_url(self) -> str:
         """$LAB_INTERCEPTOR_URL: the HTTP add-on's proxy, e.g. a port-forward to it."""

@@ -125,6 +125,10 @@ class LocalLab(Lab):
             raise LabError(f"InferenceService {name} has no status.url yet: wait for it to be Ready first")
         return self.gateway_url, urlparse(url).hostname
 
+    def ingress_url(self) -> str:
+        """The local gateway plays the ingress: it routes by the Host header."""
+        return self.gateway_url
+
     def interceptor_url(self) -> str:
         """The local gateway is also the interceptor: it holds requests for InterceptorRoute hosts."""
         return self.gateway_url

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import pandas as pd
 
@@ -23,28 +23,37 @@ class Reader(Protocol):
 
 
 @dataclass
-class ReplicaRecorder:
-    """Samples `spec.replicas` (wanted) and `status.readyReplicas` (ready) every `interval` seconds."""
+class ObjectRecorder:
+    """Samples one object every `interval` seconds in a background thread; subclasses say which and what.
+
+    `KIND` is the object's kind, `COLUMNS` the names of what `read` takes from it per sample."""
+
+    KIND: ClassVar[str] = ""
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
 
     lab: Reader
-    deployment: str
+    name: str
     namespace: str | None = None
     interval: float = 0.25
-    samples: list[tuple[float, int, int]] = field(default_factory=list)
+    samples: list[tuple[Any, ...]] = field(default_factory=list)
     marks: list[tuple[float, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.interval > 0:
-            raise ValueError(f"ReplicaRecorder: interval must be > 0 s, got {self.interval}")
+            raise ValueError(f"{type(self).__name__}: interval must be > 0 s, got {self.interval}")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
+        self.started_at = time.time()  # the same moment as a wall-clock time, to place Prometheus samples
 
-    def start(self) -> ReplicaRecorder:
+    def read(self, obj: dict[str, Any]) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
         """Take a first sample now, then one every `interval` in a background thread."""
-        self._started = time.monotonic()
+        self._started, self.started_at = time.monotonic(), time.time()
         self.sample()
-        self._thread = threading.Thread(target=self._run, name=f"replicas-{self.deployment}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.KIND}-{self.name}", daemon=True)
         self._thread.start()
         return self
 
@@ -56,7 +65,7 @@ class ReplicaRecorder:
             self._thread = None
         self.sample()
 
-    def __enter__(self) -> ReplicaRecorder:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -67,22 +76,32 @@ class ReplicaRecorder:
             self.sample()
 
     def sample(self) -> None:
-        """One sample; none while the Deployment does not exist yet (recording may start before the apply)."""
+        """One sample; none while the object does not exist yet (recording may start before the apply)."""
         try:
-            deployment = self.lab.get("Deployment", self.deployment, self.namespace)
+            obj = self.lab.get(self.KIND, self.name, self.namespace)
         except NotFound:
             return
-        wanted = int(deployment["spec"].get("replicas", 1))
-        ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
-        self.samples.append((time.monotonic() - self._started, wanted, ready))
+        self.samples.append((time.monotonic() - self._started, *self.read(obj)))
 
     def mark(self, label: str) -> None:
         """Remember that something happened now (e.g. "request sent"), on the samples' time axis."""
         self.marks.append((time.monotonic() - self._started, label))
 
     def frame(self) -> pd.DataFrame:
-        """One row per sample: ``seconds`` since the start, ``replicas`` wanted, ``ready``."""
-        return pd.DataFrame(self.samples, columns=["seconds", "replicas", "ready"])
+        """One row per sample: ``seconds`` since the start, then `COLUMNS`."""
+        return pd.DataFrame(self.samples, columns=["seconds", *self.COLUMNS])
+
+
+@dataclass
+class ReplicaRecorder(ObjectRecorder):
+    """A Deployment's `spec.replicas` (``replicas``, wanted) and `status.readyReplicas` (``ready``)."""
+
+    KIND: ClassVar[str] = "Deployment"
+    COLUMNS: ClassVar[tuple[str, ...]] = ("replicas", "ready")
+
+    def read(self, deployment: dict[str, Any]) -> tuple[int, int]:
+        return (int(deployment["spec"].get("replicas", 1)),
+                int((deployment.get("status") or {}).get("readyReplicas") or 0))
 
     def wait_for(self, replicas: int, timeout: float) -> float:
         """Block until a sample shows `replicas` wanted; the seconds it took. Raises TimeoutError."""
@@ -91,7 +110,7 @@ class ReplicaRecorder:
             if self.samples and self.samples[-1][1] == replicas:
                 return self.samples[-1][0]
             time.sleep(self.interval / 2)
-        raise TimeoutError(f"Deployment {self.deployment} did not reach {replicas} replicas within {timeout:g} s "
+        raise TimeoutError(f"Deployment {self.name} did not reach {replicas} replicas within {timeout:g} s "
                            f"(last sample: {self.samples[-1][1] if self.samples else 'none'}); "
                            "see runbooks/scale-to-zero-failing.md")
 
