@@ -11,15 +11,15 @@ sees either the old or the new policy set, never half of it.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable, Mapping
 
 from aiohttp import web
 
 from ..gateway.edge import DROP, Dropped
 from ..gateway.routes import RouteTarget, normalize_host
-from .flows import DROPPED, FORWARDED, Flow, FlowLog
+from .flows import DROPPED, FORWARDED, FlowLog
 from .identity import HOST, INGRESS_GATEWAY, KEDA_INTERCEPTOR, NODE_ADDRESS, SERVICE_DOMAIN, WORLD, Identity
 from .rules import Destination, Policy, Verdict, decide
 
@@ -67,11 +67,9 @@ class PolicyEnforcer:
         source = self.source_of(host, request.remote)
         verdict = decide(list(policies), source, destination, request.method, request.raw_path, host,
                          request.headers)
-        self.flows.record(Flow(
-            time=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            verdict=FORWARDED if verdict.allowed else DROPPED, layer=verdict.layer, source=str(source),
-            source_address=request.remote or "", destination=f"{destination.namespace}/{destination.service}",
-            port=destination.port, method=request.method, path=request.raw_path, reason=verdict.reason))
+        self.flows.record(time.time(), FORWARDED if verdict.allowed else DROPPED, verdict.layer, str(source),
+                          request.remote or "", destination.ref, destination.port, request.method, request.raw_path,
+                          verdict.reason)
         return verdict
 
     def admit(self, request: web.BaseRequest, target: RouteTarget) -> web.StreamResponse | Dropped | None:

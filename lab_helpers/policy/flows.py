@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -39,18 +40,27 @@ class Flow:
 
 
 class FlowLog:
-    """A bounded ring of the most recent flows (memory stays fixed however much traffic is seen)."""
+    """A bounded ring of the most recent flows (memory stays fixed however much traffic is seen).
+
+    A verdict is recorded as a plain tuple with its time as a number; the `Flow` with its ISO time is built
+    only when someone reads the log, so the request that caused the flow pays for neither.
+    """
 
     def __init__(self, capacity: int = RING_CAPACITY):
-        self._flows: collections.deque[Flow] = collections.deque(maxlen=capacity)
+        self._flows: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=capacity)
 
-    def record(self, flow: Flow) -> None:
-        self._flows.append(flow)
+    def record(self, at: float, verdict: str, layer: str, source: str, source_address: str, destination: str,
+               port: int, method: str = "", path: str = "", reason: str = "") -> None:
+        """One verdict at `at` (seconds since the epoch); the fields are those of `Flow`."""
+        self._flows.append((at, verdict, layer, source, source_address, destination, port, method, path, reason))
 
     def recent(self, namespace: str | None = None, last: int | None = None) -> list[Flow]:
         """Oldest first; only flows to `namespace` if given; the `last` N if given."""
-        flows = [f for f in self._flows if namespace is None or f.destination.startswith(f"{namespace}/")]
-        return flows[-last:] if last else flows
+        prefix = f"{namespace}/" if namespace is not None else ""
+        rows = [row for row in self._flows if row[5].startswith(prefix)]
+        rows = rows[-last:] if last else rows
+        return [Flow(datetime.fromtimestamp(row[0], timezone.utc).isoformat(timespec="milliseconds"), *row[1:])
+                for row in rows]
 
 
 def _identity(endpoint: dict[str, Any]) -> str:

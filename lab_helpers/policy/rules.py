@@ -206,8 +206,13 @@ class Destination:
     port_names: Mapping[str, int]
 
     @functools.cached_property
+    def ref(self) -> str:
+        """``<namespace>/<service>``, as flows name a destination."""
+        return f"{self.namespace}/{self.service}"
+
+    @functools.cached_property
     def text(self) -> str:
-        return f"{self.namespace}/{self.service}:{self.port}"
+        return f"{self.ref}:{self.port}"
 
     def __str__(self) -> str:
         return self.text

@@ -124,9 +124,10 @@ def test_addresses_skip_the_taken_ones_and_never_use_the_nodes() -> None:
 def test_the_flow_ring_keeps_the_newest_and_filters_by_namespace() -> None:
     ring = FlowLog(capacity=3)
     for i in range(5):
-        ring.record(Flow(str(i), "FORWARDED", "L3_L4", "s", "a", "lab/x" if i % 2 else "other/y", 8080))
-    assert [f.time for f in ring.recent()] == ["2", "3", "4"]
-    assert [f.time for f in ring.recent("lab")] == ["3"] and [f.time for f in ring.recent(last=1)] == ["4"]
+        ring.record(1_800_000_000 + i, "FORWARDED", "L3_L4", "s", "a", "lab/x" if i % 2 else "other/y", 8080)
+    assert [f.time for f in ring.recent()] == [f"2027-01-15T08:00:0{i}.000+00:00" for i in (2, 3, 4)]
+    assert [f.time[18] for f in ring.recent("lab")] == ["3"] and [f.time[18] for f in ring.recent(last=1)] == ["4"]
+    assert ring.recent()[0] == Flow("2027-01-15T08:00:02.000+00:00", "FORWARDED", "L3_L4", "s", "a", "other/y", 8080)
 
 
 @pytest.mark.parametrize("log,status", [("200", 200), ("2026-12-02T10:00:00Z 403", 403), ("000", None), ("", None)])
