@@ -17,7 +17,8 @@ pkg/controller/webhook.go ``CallWebhook``), and an answer above 202 fails the ho
 Simplified: the template's ``provider.address`` is not dialled: the local target has one Prometheus
 and every template queries it; the payload's ``checksum`` covers the same fields (``trackedConfigs``,
 ``lastAppliedSpec``) with the lab's own hash, not Flagger's; builtin metrics (``request-success-rate``,
-``request-duration``) are not computed: write them as MetricTemplates (notebook 06 does).
+``request-duration``) are not computed: write them as MetricTemplates (notebook 06 does); a query that
+returns several series fails as a query error here, where Flagger silently takes the last series' value.
 """
 from __future__ import annotations
 
