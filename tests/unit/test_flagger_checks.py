@@ -168,6 +168,14 @@ def test_a_query_prometheus_rejects_is_a_failed_query(store: Store) -> None:
     assert "bad_data" in failure and "parse error" in failure and failed == "prediction-divergence"
 
 
+def test_several_series_are_a_failed_query_here(store: Store) -> None:
+    prometheus = FakePrometheus()
+    prometheus.values("0.01", "0.02")
+    [failure], _ = run_metrics(store, prometheus, divergence())
+    assert failure.startswith("Metric query failed for prediction-divergence: the query returned 2 series, a check "
+                              "needs one value")
+
+
 def test_no_prometheus_at_all_is_a_failed_query_saying_so(store: Store) -> None:
     [failure], _ = run_metrics(store, None, divergence())
     assert failure.startswith("Metric query failed for prediction-divergence: no Prometheus runs on the local target")
