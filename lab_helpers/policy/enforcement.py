@@ -65,7 +65,7 @@ class PolicyEnforcer:
         destination, policies = known
         host = normalize_host(request.host)
         source = self.source_of(host, request.remote)
-        verdict = decide(list(policies), source, destination, request.method, request.raw_path, host,
+        verdict = decide(policies, source, destination, request.method, request.raw_path, host,
                          request.headers)
         self.flows.record(time.time(), FORWARDED if verdict.allowed else DROPPED, verdict.layer, str(source),
                           request.remote or "", destination.ref, destination.port, request.method, request.raw_path,

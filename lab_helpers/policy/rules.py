@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import functools
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .identity import NAMESPACE_LABEL, Identity
 
@@ -337,11 +337,11 @@ def compile_policy(obj: dict[str, Any]) -> list[Policy]:
     raise PolicyError(f"{obj['kind']} is not a network policy kind ({CILIUM} or {NETWORK_POLICY})")
 
 
-def decide(policies: list[Policy], source: Identity, destination: Destination, method: str, path: str,
+def decide(policies: Sequence[Policy], source: Identity, destination: Destination, method: str, path: str,
            host: str, headers: Mapping[str, str]) -> Verdict:
-    """Cilium's ingress verdict for one request of `source` to `destination` (policies already selecting it).
+    """Cilium's ingress verdict for one request of `source` to `destination` (`policies`: those selecting it).
 
-    `headers` are keyed in lower case.
+    `headers` is the request's (case-insensitive) header mapping, or one keyed in lower case.
     """
     names = tuple(sorted({p.ref for p in policies}))
     if not policies:
