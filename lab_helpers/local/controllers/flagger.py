@@ -193,8 +193,9 @@ class CanaryController(Controller):
                now: float) -> list[str]:
         if decision.routes is not None:
             self.store.apply(http_route(canary, *decision.routes))
-        if decision.promote:
-            primary = dict(primary, spec={**primary["spec"], "template": primary_template(target)})
+        if decision.promote:  # Promote: the template, and the target's replicas (there is no autoscalerRef here)
+            replicas = int(target["spec"].get("replicas") or 0) or int(primary["spec"].get("replicas") or 1)
+            primary = dict(primary, spec={**primary["spec"], "template": primary_template(target), "replicas": replicas})
             self.store.apply(primary)
         if decision.scale_target == 0:
             self.store.scale("Deployment", ns(target), target["metadata"]["name"], 0)

@@ -91,6 +91,12 @@ class Decision:
     def warn(self, message: str) -> None:
         self.events.append(("Warning", message))
 
+    def halt(self, failures: list[str], status: dict[str, Any]) -> Decision:
+        """Stop this pass on failed checks: their messages as warnings, and `status` to write."""
+        self.events += [("Warning", message) for message in failures]
+        self.status = status
+        return self
+
 
 async def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *, target_changed: bool,
             primary: Readiness, canary_ready: Readiness, canary_weight: int) -> Decision:
@@ -115,9 +121,7 @@ async def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *,
     if phase not in ("Progressing", "WaitingPromotion", "Promoting", "Finalising"):
         failures = await checks.hooks("confirm-rollout")
         if failures:
-            decision.events += [("Warning", message) for message in failures]
-            decision.status = {"phase": "Waiting"}
-            return decision
+            return decision.halt(failures, {"phase": "Waiting"})
         decision.info(f"New revision detected! Scaling up {target}.{namespace}")
         decision.scale_target = 1
         decision.status = {"phase": "Progressing", "canaryWeight": 0, "failedChecks": 0, "iterations": 0,
@@ -160,9 +164,7 @@ async def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *,
     else:
         failures = await checks.hooks("rollout") or await checks.metrics()
     if failures:
-        decision.events += [("Warning", message) for message in failures]
-        decision.status = {"failedChecks": failed_checks + 1}
-        return decision
+        return decision.halt(failures, {"failedChecks": failed_checks + 1})
 
     step = spec.next_step(canary_weight)
     if step <= 0:
@@ -170,8 +172,7 @@ async def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *,
     if phase != "WaitingPromotion":
         failures = await checks.hooks("confirm-traffic-increase")
         if failures:
-            decision.events += [("Warning", message) for message in failures]
-            return decision
+            return decision.halt(failures, {})
     if canary_weight < spec.max():
         weight = min(TOTAL_WEIGHT, canary_weight + step)
         decision.routes = (max(0, TOTAL_WEIGHT - weight), weight)
@@ -180,9 +181,7 @@ async def advance(canary: dict[str, Any], spec: AnalysisSpec, checks: Checks, *,
         return decision
     failures = await checks.hooks("confirm-promotion")
     if failures:
-        decision.events += [("Warning", message) for message in failures]
-        decision.status = {"phase": "WaitingPromotion"}
-        return decision
+        return decision.halt(failures, {"phase": "WaitingPromotion"})
     decision.info(f"Copying {target}.{namespace} template spec to {target}-primary.{namespace}")
     decision.promote = True
     decision.status = {"phase": "Promoting"}
