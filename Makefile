@@ -43,8 +43,9 @@ system-deps:
 	  fi; \
 	fi
 	@# wrk: the C load generator of `bench runtimes`; libpython3.11: what Triton's Python-backend stub links;
-	@# hey: what the local Flagger load tester runs for a canary's rollout webhook.
-	@for pkg in wrk libpython3.11 hey; do \
+	@# hey: what the local Flagger load tester runs for a canary's rollout webhook; prometheus-pushgateway:
+	@# where the drift job pushes its gauges.
+	@for pkg in wrk libpython3.11 hey prometheus-pushgateway; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 && continue; \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian package: $$pkg"; \

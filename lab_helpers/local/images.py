@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,10 @@ IMAGES: tuple[LocalImage, ...] = (
     # Triton: its entrypoint runs the args (`tritonserver ...`) with the nvidia-pytriton wheel's binary.
     LocalImage("nvidia/tritonserver", ("python", "-m", "lab_helpers.runtime.triton"), exposes=(8080, 9000, 8002),
                missing=triton_image.missing),
+    # The Prometheus Pushgateway (the drift job pushes its gauges there): the real binary, Debian prometheus-pushgateway.
+    LocalImage("prom/pushgateway", ("python", "-m", "lab_helpers.runtime.pushgateway"), exposes=(9091,),
+               missing=lambda: None if shutil.which("prometheus-pushgateway") else
+               "the Debian package prometheus-pushgateway is not installed (make setup installs it)"),
     LocalImage("kserve/storage-initializer", ("python", "-m", "lab_helpers.runtime.storage")),
     # A plain Python image: for Jobs whose `command` is a lab module (python -m lab_helpers....).
     LocalImage("python", ("python",)),
