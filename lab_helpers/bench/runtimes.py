@@ -415,7 +415,7 @@ def compare_runtimes(batches: Sequence[int] = (1, 8, 64), clients: Sequence[int]
                 server.stop()
 
 
-def _positive_ints(text: str) -> list[int]:
+def _int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
@@ -427,8 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gateway = commands.add_parser("serve-gateway", help="(helper process) the gateway, routes host=url")
     gateway.add_argument("--port", type=int, required=True)
     gateway.add_argument("routes", nargs="+")
-    parser.add_argument("--batches", type=_positive_ints, default=[1, 8, 64], help="rows per request (default 1,8,64)")
-    parser.add_argument("--clients", type=_positive_ints, default=[1, 8, 32], help="closed-loop clients (default 1,8,32)")
+    parser.add_argument("--batches", type=_int_list, default=[1, 8, 64], help="rows per request (default 1,8,64)")
+    parser.add_argument("--clients", type=_int_list, default=[1, 8, 32], help="closed-loop clients (default 1,8,32)")
     parser.add_argument("--seconds", type=int, default=3, help="wrk duration per cell, whole seconds (default 3)")
     args = parser.parse_args(argv)
     if args.command == "serve-null":

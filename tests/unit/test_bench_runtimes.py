@@ -84,19 +84,23 @@ def test_a_run_without_batch_1_and_8_clients_has_no_headline():
 
 
 def test_triton_batching_is_the_difference_of_the_scraped_totals():
-    from lab_helpers.prom.triton import counters, wait_for_requests
+    from lab_helpers.prom.triton import counters, counters_at_rest, wait_for_requests
 
     totals = [{"nv_inference_request_success": 10.0, "nv_inference_count": 10.0, "nv_inference_exec_count": 10.0},
               {"nv_inference_request_success": 410.0, "nv_inference_count": 410.0, "nv_inference_exec_count": 110.0}]
     asked = []
 
     class Prom:
+        def wait_for_series(self, promql, timeout):
+            return pd.DataFrame({"value": [1.0]})
+
         def query(self, promql):
             asked.append(promql)
             metric = promql.split("(")[1].split("{")[0]
             return pd.DataFrame({"value": [totals[0 if len(asked) <= 3 else 1][metric]]})
 
-    before = counters(Prom(), "digits")
-    after = wait_for_requests(Prom(), "digits", requests=410)
-    assert asked[0] == 'sum(nv_inference_request_success{model="digits"})'
+    before = counters(Prom(), "digits", "p1")
+    after = wait_for_requests(Prom(), "digits", "p1", requests=410)
+    assert counters_at_rest(Prom(), "digits", "p1", scrape_interval=0) == after  # present and no longer moving
+    assert asked[0] == 'sum(nv_inference_request_success{model="digits",pod="p1"})'
     assert ((after - before).rows_per_request, (after - before).rows_per_execution) == (1.0, 4.0)
