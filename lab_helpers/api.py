@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ContextManager, Iterable
 
 from . import prereqs
+from .batch import manual_job
 from .policy.callers import CallResult
 from .policy.flows import Flow
 from .prom.client import PromClient
@@ -59,11 +60,22 @@ class Lab(ABC):
                    timeout: float = 120.0) -> dict[str, Any]:
         return self.wait_for(kind, name, "Ready", namespace=namespace, timeout=timeout)
 
+    def run_cronjob_now(self, cronjob: str, job_name: str | None = None,
+                        namespace: str | None = None) -> dict[str, Any]:
+        """Start a Job from the CronJob's template now, as ``kubectl create job --from=cronjob/…`` does.
+
+        The Job is owned by the CronJob and annotated ``cronjob.kubernetes.io/instantiate: manual``, so
+        a lesson need not wait for the schedule; wait for it with ``wait_for("Job", name, "Complete")``.
+        """
+        source = self.get("CronJob", cronjob, namespace)
+        return self.apply(manual_job(source, job_name))[0]
+
     def variables(self, given: dict[str, str] | None) -> dict[str, str]:
         """Placeholders every manifest may use, overridden by the environment, then by the caller."""
         # LAB_RUNTIME_IMAGE: the lab's model server image (docker/runtime/Dockerfile); push your own build for a cluster.
+        # DRIFT_IMAGE: the inference-event receiver and drift job (docker/drift/Dockerfile), likewise.
         defaults = {"NAMESPACE": self.namespace, "SERVICE_ACCOUNT": "default",
-                    "LAB_RUNTIME_IMAGE": "serving-lab/runtime:0.1"}
+                    "LAB_RUNTIME_IMAGE": "serving-lab/runtime:0.1", "DRIFT_IMAGE": "serving-lab/drift:0.1"}
         return {**{k: os.environ.get(k, v) for k, v in defaults.items()}, **(given or {})}
 
     def require(self, *steps: str) -> None:
