@@ -140,7 +140,8 @@ def test_failed_pods_are_replaced_after_a_growing_backoff_until_the_backoff_limi
     reconcile(store, controller)  # 3 failures > backoffLimit 2
     assert len(pods(store)) == 3
     assert status(store)["failed"] == 3 and status(store)["active"] == 0 and "completionTime" not in status(store)
-    assert condition(store) == [("Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit")]
+    assert condition(store) == [("Failed", "True", "BackoffLimitExceeded",
+                                 "Job has reached the specified backoff limit")]
     assert events(store)[-1] == ("Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
     clock.now += 60
     reconcile(store, controller)
