@@ -32,8 +32,10 @@ from .apiserver import make_app
 from .controllers.autoscaling import HorizontalPodAutoscalerController
 from .controllers.base import Context, ns
 from .controllers.cilium import CiliumAgent
+from .controllers.cronjobs import CronJobController
 from .controllers.flagger import CanaryController
 from .controllers.flux import HelmReleaseController, SourceController
+from .controllers.jobs import JobController
 from .controllers.keda import ScaledObjectController
 from .controllers.keda_http import HTTPScaledObjectController
 from .controllers.kserve import InferenceServiceController
@@ -99,7 +101,7 @@ class ControlPlane:
         self.manager = Manager(self.store, [
             SourceController(ctx), HelmReleaseController(ctx), InferenceServiceController(ctx),
             HorizontalPodAutoscalerController(ctx), self.keda, HTTPScaledObjectController(ctx),
-            DeploymentController(ctx), GarbageCollector(self.store),
+            DeploymentController(ctx), JobController(ctx), CronJobController(ctx), GarbageCollector(self.store),
             self.kubelet, RoutingLoop(self.store, self.table, self.interceptor), self.monitoring,
             PrometheusConfigLoop(self.monitoring), self.cilium,
             CanaryController(ctx, prometheus_url=self._prometheus_url, loadtester=self.loadtester)])
