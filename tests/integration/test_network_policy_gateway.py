@@ -134,3 +134,10 @@ def test_the_ingress_host_is_checked_as_the_ingress_gateway_not_as_the_caller(ba
     flows = run(table, scenario)
     assert [(f.source, f.source_address) for f in flows.recent()] == [
         ("istio-system/app=istio-ingressgateway,istio=ingressgateway", DENIED)]
+
+
+def test_the_through_gateway_benchmark_proxies_with_and_without_the_check():
+    from lab_helpers.bench.policy import through_gateway
+
+    ((without, with_check),) = through_gateway(pairs=1, requests=80, concurrency=8)
+    assert without > 0 and with_check > 0  # it raises if any request was not answered 200
