@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..gateway.inference_logger import InferenceLogger
 from ..gateway.interceptor import Interceptor, RouteKey
 from ..gateway.interceptor_metrics import InterceptorMetrics
 from ..gateway.metrics import RequestMetrics, metrics_handler
@@ -90,8 +91,12 @@ class ControlPlane:
         flows = FlowLog()
         enforcer = PolicyEnforcer(flows, is_intercepted=lambda host: self.interceptor.route_for(host) is not None)
         self.cilium = CiliumAgent(self.store, enforcer, flows)
+        # The gateway plays KServe's agent sidecar for pods whose InferenceService has a logger.
+        self.inference_logger = InferenceLogger(self.request_metrics.registry,
+                                                gateway_url=lambda: f"http://127.0.0.1:{self.gateway.port}")
         self.gateway = Gateway(self.table, filters=[self.interceptor.hold], admit=enforcer.admit,
-                               observers=[self.request_metrics.observe, interceptor_metrics.observe],
+                               observers=[self.request_metrics.observe, interceptor_metrics.observe,
+                                          self.inference_logger.observe],
                                own_paths={"/metrics": metrics_handler(self.request_metrics.registry),
                                           "/interceptor/holds": self.interceptor.holds_page})
         self.monitoring = MonitoringController(ctx, gateway_port=lambda: self.gateway.port)
@@ -102,7 +107,7 @@ class ControlPlane:
             SourceController(ctx), HelmReleaseController(ctx), InferenceServiceController(ctx),
             HorizontalPodAutoscalerController(ctx), self.keda, HTTPScaledObjectController(ctx),
             DeploymentController(ctx), JobController(ctx), CronJobController(ctx), GarbageCollector(self.store),
-            self.kubelet, RoutingLoop(self.store, self.table, self.interceptor), self.monitoring,
+            self.kubelet, RoutingLoop(self.store, self.table, self.interceptor, self.inference_logger), self.monitoring,
             PrometheusConfigLoop(self.monitoring), self.cilium,
             CanaryController(ctx, prometheus_url=self._prometheus_url, loadtester=self.loadtester)])
         self.stopping = asyncio.Event()
@@ -147,6 +152,7 @@ class ControlPlane:
         token = ensure_token(self.home)
         await self.cilium.sync()  # policies are enforced from the gateway's first request, as after a node reboot
         gateway_port = await self.gateway.start(port=_port(saved.get("gateway_port")))
+        await self.inference_logger.start()
         app = make_app(self.store, token, self.status)
         app.add_routes(self.cilium.routes())
         runner = web.AppRunner(app, access_log=None)
@@ -176,6 +182,7 @@ class ControlPlane:
                 await self.monitoring.shutdown()
             await self.loadtester.stop()
             await self.gateway.stop()
+            await self.inference_logger.stop()
             await runner.cleanup()
             info.unlink(missing_ok=True)
 

@@ -47,6 +47,8 @@ IMAGES: tuple[LocalImage, ...] = (
     LocalImage("prom/pushgateway", ("python", "-m", "lab_helpers.runtime.pushgateway"), exposes=(9091,),
                missing=lambda: None if shutil.which("prometheus-pushgateway") else
                "the Debian package prometheus-pushgateway is not installed (make setup installs it)"),
+    # The lab's drift image (docker/drift/Dockerfile): the inference logger's sink by default; Jobs set `command`.
+    LocalImage("serving-lab/drift", ("python", "-m", "lab_helpers.drift.receiver"), exposes=(8080,)),
     LocalImage("kserve/storage-initializer", ("python", "-m", "lab_helpers.runtime.storage")),
     # A plain Python image: for Jobs whose `command` is a lab module (python -m lab_helpers....).
     LocalImage("python", ("python",)),

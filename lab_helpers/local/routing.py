@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..gateway.inference_logger import AgentConfig, InferenceLogger, agent_config
 from ..gateway.interceptor import InterceptedRoute, Interceptor, parse_duration
 from ..gateway.routes import Backend, Route, RouteTable, RouteTarget
 from ..policy.identity import SERVICE_DOMAIN
 from .controllers.base import DONE, Loop, Result, condition, ns, spec_hash
 from .controllers.workloads import endpoints
-from .pods import finished, host_port
+from .pods import finished, host_port, port_mapping
 from .store import Store, labels_match
 
 GATEWAY_CONTROLLER = "lab.local/gateway"
@@ -144,6 +145,16 @@ def interceptor_routes(store: Store) -> tuple[dict[str, list[RouteTarget]], list
     return hosts, list({route.key: route for route in by_host.values()}.values())
 
 
+def logging_agents(store: Store) -> dict[str, AgentConfig]:
+    """{backend URL: agent configuration} of every running pod whose template asks for the inference logger."""
+    agents = {}
+    for pod in store.list("Pod"):
+        config = agent_config(pod)
+        if config is not None and not finished(pod):
+            agents.update({f"http://127.0.0.1:{port}": config for port in port_mapping(pod).values()})
+    return agents
+
+
 def build_routes(store: Store) -> tuple[list[Route], dict[tuple[str, str], list[str]]]:
     """The route table, and per HTTPRoute (namespace, name) the backendRefs it could not resolve."""
     hosts = ingress_routes(store)
@@ -163,8 +174,10 @@ class RoutingLoop(Loop):
     name = "routing"
     watches = ("Ingress", "HTTPRoute", "InterceptorRoute", "HTTPScaledObject", "Service", "Pod", "Deployment")
 
-    def __init__(self, store: Store, table: RouteTable, interceptor: Interceptor):
+    def __init__(self, store: Store, table: RouteTable, interceptor: Interceptor,
+                 inference_logger: InferenceLogger | None = None):
         self.store, self.table, self.interceptor = store, table, interceptor
+        self.inference_logger = inference_logger
         self._installed: list[Route] | None = None
 
     async def sync(self) -> Result:
@@ -175,6 +188,8 @@ class RoutingLoop(Loop):
         routes = sorted(routes + [Route(host=host, targets=targets) for host, targets in below.items()
                                   if host not in taken], key=lambda route: route.host)
         self.interceptor.set_routes([r for r in intercepted if not taken.intersection(r.hosts)])
+        if self.inference_logger is not None:
+            self.inference_logger.set_agents(logging_agents(self.store))
         if routes != self._installed:  # an unchanged table is not swapped (no waiter woken for nothing)
             self.table.replace(routes)
             self._installed = routes

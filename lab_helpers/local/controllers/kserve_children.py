@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ...gateway.inference_logger import logger_annotations
 from .base import ns
 
 INGRESS_DOMAIN = "example.com"
@@ -118,7 +119,8 @@ def predictor_deployment(isvc: dict[str, Any], runtime: dict[str, Any], owns_rep
               **(predictor.get("labels") or {})}
     storage_uri = model.get("storageUri")
     pod_spec: dict[str, Any] = {"containers": [predictor_container(isvc, runtime)]}
-    annotations = {**(predictor.get("annotations") or {})}
+    # The logger spec travels as internal annotations, which the agent injector turns into the agent's flags.
+    annotations = {**(predictor.get("annotations") or {}), **logger_annotations(predictor.get("logger"))}
     if storage_uri:
         pod_spec["initContainers"] = [{
             "name": "storage-initializer", "image": STORAGE_INITIALIZER_IMAGE, "args": [storage_uri, MODEL_MOUNT],
