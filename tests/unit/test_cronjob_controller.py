@@ -5,6 +5,7 @@ import asyncio
 from datetime import datetime, timezone
 
 import pytest
+from fake_clock import Clock
 
 from lab_helpers.batch import INSTANTIATE, SCHEDULED_AT, manual_job, rfc3339
 from lab_helpers.local.controllers.base import Context
@@ -15,18 +16,10 @@ T0 = datetime(2026, 12, 2, 12, 0, 30, tzinfo=timezone.utc).timestamp()  # half a
 NOON = T0 - 30
 
 
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def world(tmp_path):
     store = Store(tmp_path / "store.sqlite")
-    clock = Clock()
+    clock = Clock(T0)
     return store, CronJobController(Context(store, tmp_path), clock=clock), clock
 
 
@@ -46,6 +39,15 @@ def make_cronjob(store, schedule="*/5 * * * *", **spec):
 
 def reconcile(store, controller):
     return asyncio.run(controller.reconcile(store.get("CronJob", "lab", "drift")))
+
+
+def run_at(world, *offsets):
+    """Reconcile at each of these times (seconds past noon); the last reconcile's result."""
+    store, controller, clock = world
+    for offset in offsets:
+        clock.now = NOON + offset
+        result = reconcile(store, controller)
+    return result
 
 
 def job_names(store):
@@ -76,12 +78,11 @@ def test_schedule_times_include_the_current_minute_and_follow_the_time_zone():
 
 
 def test_nothing_runs_before_the_first_schedule_time_then_a_job_named_by_its_minute(world):
-    store, controller, clock = world
+    store, controller, _ = world
     cronjob = make_cronjob(store)
     assert reconcile(store, controller).requeue_after == pytest.approx(NOON + 300 - T0 + 0.1)
     assert job_names(store) == []
-    clock.now = NOON + 300.1
-    reconcile(store, controller)
+    run_at(world, 300.1)
     name = f"drift-{int(NOON + 300) // 60}"
     assert job_names(store) == [name]
     job = store.get("Job", "lab", name)
@@ -99,10 +100,9 @@ def test_nothing_runs_before_the_first_schedule_time_then_a_job_named_by_its_min
 
 
 def test_a_finished_job_leaves_active_and_sets_last_successful_time(world):
-    store, controller, clock = world
+    store, controller, _ = world
     make_cronjob(store)
-    clock.now = NOON + 300.1
-    reconcile(store, controller)
+    run_at(world, 300.1)
     [name] = job_names(store)
     finish(store, name, "Complete", NOON + 320)
     reconcile(store, controller)
@@ -113,38 +113,29 @@ def test_a_finished_job_leaves_active_and_sets_last_successful_time(world):
 
 
 def test_forbid_skips_a_schedule_while_a_job_runs_and_runs_it_late_once_free(world):
-    store, controller, clock = world
+    store, _, _ = world
     make_cronjob(store, concurrencyPolicy="Forbid")
-    clock.now = NOON + 300.1
-    reconcile(store, controller)
-    clock.now = NOON + 600.1
-    reconcile(store, controller)
+    run_at(world, 300.1, 600.1)
     assert len(job_names(store)) == 1
     assert reasons(store)[-1] == "JobAlreadyActive"
     finish(store, job_names(store)[0], "Complete", NOON + 610)
-    clock.now = NOON + 615
-    reconcile(store, controller)  # 12:10 is still unmet and there is no starting deadline: it runs now
+    run_at(world, 615)  # 12:10 is still unmet and there is no starting deadline: it runs now
     assert f"drift-{int(NOON + 600) // 60}" in job_names(store)
 
 
 def test_replace_deletes_the_running_job_before_starting_the_next(world):
-    store, controller, clock = world
+    store, _, _ = world
     make_cronjob(store, concurrencyPolicy="Replace")
-    clock.now = NOON + 300.1
-    reconcile(store, controller)
-    clock.now = NOON + 600.1
-    reconcile(store, controller)
+    run_at(world, 300.1, 600.1)
     assert job_names(store) == [f"drift-{int(NOON + 600) // 60}"]
     assert reasons(store)[-2:] == ["SuccessfulDelete", "SuccessfulCreate"]
     assert [ref["name"] for ref in status(store)["active"]] == job_names(store)
 
 
 def test_allow_runs_jobs_side_by_side(world):
-    store, controller, clock = world
+    store, _, _ = world
     make_cronjob(store)
-    for minutes in (5, 10):
-        clock.now = NOON + minutes * 60 + 0.1
-        reconcile(store, controller)
+    run_at(world, 300.1, 600.1)
     assert len(job_names(store)) == 2 and len(status(store)["active"]) == 2
 
 
@@ -153,8 +144,7 @@ def test_history_limits_keep_the_newest_finished_jobs(world):
     make_cronjob(store, successfulJobsHistoryLimit=2, failedJobsHistoryLimit=1)
     made = []
     for minutes in (5, 10, 15, 20, 25):
-        clock.now = NOON + minutes * 60 + 0.1
-        reconcile(store, controller)
+        run_at(world, minutes * 60 + 0.1)
         made.append(f"drift-{int(NOON + minutes * 60) // 60}")
         finish(store, made[-1], "Failed" if minutes in (5, 10) else "Complete", clock.now + 5)
     clock.now += 10
@@ -164,27 +154,25 @@ def test_history_limits_keep_the_newest_finished_jobs(world):
 
 
 def test_suspend_stops_scheduling_without_requeue(world):
-    store, controller, clock = world
+    store, _, _ = world
     make_cronjob(store, suspend=True)
-    clock.now = NOON + 300.1
-    assert reconcile(store, controller).requeue_after is None
+    assert run_at(world, 300.1).requeue_after is None
     assert job_names(store) == []
 
 
 def test_a_schedule_time_past_the_starting_deadline_is_skipped(world):
-    store, controller, clock = world
+    store, _, _ = world
     make_cronjob(store, startingDeadlineSeconds=200)
-    clock.now = NOON + 300 + 100  # 100 s late: still within 200 s
-    reconcile(store, controller)
+    run_at(world, 300 + 100)  # 100 s late: still within 200 s
     assert len(job_names(store)) == 1
-    clock.now = NOON + 600 + 250  # the daemon was down: 12:10 is 250 s in the past
-    assert reconcile(store, controller).requeue_after == pytest.approx(50.1)  # on to 12:15
+    # the daemon was down: 12:10 is 250 s in the past, beyond the deadline; on to 12:15
+    assert run_at(world, 600 + 250).requeue_after == pytest.approx(50.1)
     assert len(job_names(store)) == 1
     assert status(store)["lastScheduleTime"] == rfc3339(NOON + 300)
 
 
 def test_an_unparseable_schedule_is_an_event_and_no_requeue(world):
-    store, controller, clock = world
+    store, controller, _ = world
     make_cronjob(store, schedule="61 * * * *")
     assert reconcile(store, controller).requeue_after is None
     [event] = store.events([("CronJob", "lab", "drift")])
@@ -193,7 +181,7 @@ def test_an_unparseable_schedule_is_an_event_and_no_requeue(world):
 
 
 def test_a_job_made_on_demand_is_owned_not_scheduled_and_counts_as_a_success(world):
-    store, controller, clock = world
+    store, controller, _ = world
     cronjob = make_cronjob(store)
     job = manual_job(cronjob, "drift-now")
     assert job["metadata"]["annotations"] == {INSTANTIATE: "manual", "team": "ml"}
@@ -210,10 +198,9 @@ def test_a_job_made_on_demand_is_owned_not_scheduled_and_counts_as_a_success(wor
 
 
 def test_a_deleted_active_job_is_dropped_from_status(world):
-    store, controller, clock = world
+    store, controller, _ = world
     make_cronjob(store)
-    clock.now = NOON + 300.1
-    reconcile(store, controller)
+    run_at(world, 300.1)
     store.delete("Job", "lab", job_names(store)[0])
     reconcile(store, controller)
     assert "active" not in status(store)

@@ -9,6 +9,7 @@ import asyncio
 import re
 
 import pytest
+from fake_clock import Clock
 
 from lab_helpers.batch import rfc3339
 from lab_helpers.local.controllers.base import Context, PermanentError
@@ -19,18 +20,10 @@ from lab_helpers.local.store import Store
 T0 = 1_900_000_000.0
 
 
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def world(tmp_path):
     store = Store(tmp_path / "store.sqlite")
-    clock = Clock()
+    clock = Clock(T0)
     return store, JobController(Context(store, tmp_path), clock=clock), clock
 
 
