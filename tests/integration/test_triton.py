@@ -1,6 +1,7 @@
 """Triton for real: the nvidia-pytriton wheel's tritonserver, through the local image's entrypoint and as a pod."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -103,8 +104,7 @@ def test_the_custom_runtime_serves_the_model_as_a_pod_ready_from_tritons_health(
 
 
 def test_a_broken_config_is_model_load_failed_with_tritons_message_and_the_runbook(lab, repository, tmp_path):
-    broken = tmp_path / "broken"
-    subprocess.run(["cp", "-r", str(repository), str(broken)], check=True)
+    broken = shutil.copytree(repository, tmp_path / "broken")
     config = broken / "digits" / "config.pbtxt"
     config.write_text(config.read_text().replace("dims: [ 64 ]", "dims: [ 64 "))
     lab.apply(TRITON / "10-digits-triton.yaml", {"DIGITS_ONNX_URI": broken.as_uri()})
