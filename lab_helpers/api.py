@@ -54,7 +54,10 @@ class Lab(ABC):
     @abstractmethod
     def wait_for(self, kind: str, name: str, condition: str = "Ready", namespace: str | None = None,
                  timeout: float = 120.0) -> dict[str, Any]:
-        """Wait until `condition` is True; on timeout raise NotReady with a Diagnosis."""
+        """Wait until `condition` is True; on timeout raise NotReady with a Diagnosis.
+
+        Also raises at once when the object has failed for good (a Job whose ``Failed`` is True).
+        """
 
     def wait_ready(self, kind: str, name: str, namespace: str | None = None,
                    timeout: float = 120.0) -> dict[str, Any]:

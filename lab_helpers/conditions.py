@@ -19,6 +19,16 @@ def condition_met(obj: dict[str, Any], condition: str) -> bool:
                    for seen in (observed, found.get("observedGeneration")))
 
 
+# Kinds with a final state that rules every other condition out: a Failed Job never becomes Complete.
+FINAL_FAILURE: dict[str, str] = {"Job": "Failed"}
+
+
+def failed_for_good(kind: str, obj: dict[str, Any], condition: str) -> bool:
+    """The object (of `kind`) reached a final failure, so waiting longer for `condition` cannot help."""
+    final = FINAL_FAILURE.get(kind)
+    return final is not None and final != condition and condition_met(obj, final)
+
+
 def condition_summary(obj: dict[str, Any]) -> str:
     """`PredictorReady=False (MinimumReplicasUnavailable) Ready=False`: the one line a progress display needs."""
     parts = []

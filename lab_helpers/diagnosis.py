@@ -19,6 +19,9 @@ RUNBOOKS: dict[str, str] = {
     "ScaledObjectCheckFailed": "runbooks/scale-to-zero-failing.md",
     "TriggerError": "runbooks/scale-to-zero-failing.md",
     "PartialTriggerError": "runbooks/scale-to-zero-failing.md",
+    # a Job's Failed condition
+    "BackoffLimitExceeded": "runbooks/job-failed.md",
+    "DeadlineExceeded": "runbooks/job-failed.md",
 }
 DEFAULT_RUNBOOK = "runbooks/service-not-ready.md"
 # Model formats served by a framework runtime (Triton) rather than the lab's Python runtimes: its load
@@ -49,7 +52,11 @@ class Diagnosis:
 
 
 def _false_condition(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The condition that says what is wrong: a True ``Failed`` (a Job's), else the first one not True."""
     conditions = status.get("conditions") or []
+    failed = next((c for c in conditions if c.get("type") == "Failed" and c.get("status") == "True"), None)
+    if failed:
+        return failed
     for wanted in ("PredictorReady", "IngressReady", "Ready"):
         for c in conditions:
             if c.get("type") == wanted and c.get("status") != "True":

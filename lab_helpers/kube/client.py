@@ -20,7 +20,7 @@ import httpx
 from kubernetes import client as k8s_client
 
 from ..api import Lab, Source
-from ..conditions import condition_met, condition_summary
+from ..conditions import condition_met, condition_summary, failed_for_good
 from ..diagnosis import Diagnosis, diagnose
 from ..errors import Forbidden, LabError, ManifestError, NotReady, TargetUnavailable
 from ..manifests.loading import load_documents
@@ -257,7 +257,7 @@ class KubernetesLab(Lab):
                 current = dict(items[0], apiVersion=rtype.api_version, kind=rtype.kind) if items else None
             met = current is not None and condition_met(current, condition)
             remaining = deadline - time.monotonic()
-            if met or remaining <= 0:
+            if met or remaining <= 0 or (current is not None and failed_for_good(rtype.kind, current, condition)):
                 return met, current
             reporter.show(current)
             query = dict(selector, allowWatchBookmarks="true", timeoutSeconds=str(max(1, math.ceil(remaining))))
@@ -275,6 +275,8 @@ class KubernetesLab(Lab):
                     current = None if event.get("type") == "DELETED" else obj
                     if current is not None and condition_met(current, condition):
                         return True, current
+                    if current is not None and failed_for_good(rtype.kind, current, condition):
+                        return False, current
                     reporter.show(current)
                     if time.monotonic() >= deadline:
                         break

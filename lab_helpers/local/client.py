@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import httpx
 
 from ..api import Lab, Source
-from ..conditions import condition_met, condition_summary
+from ..conditions import condition_met, condition_summary, failed_for_good
 from ..diagnosis import diagnose
 from ..errors import LabError, ManifestError, NotFound, NotReady
 from ..inference import caller_transport, checked_json, infer_path, post
@@ -110,6 +110,8 @@ class LocalLab(Lab):
                 print(f"{kind} {name}: {condition} after {time.monotonic() - started:.1f} s", file=sys.stdout)
                 return obj
             line = condition_summary(obj)
+            if failed_for_good(kind, obj, condition):
+                raise NotReady(diagnose(obj, self.events(kind, name, namespace)))
             if line != last_line:
                 print(f"  [{time.monotonic() - started:5.1f} s] {kind} {name}: {line}", flush=True)
                 last_line = line

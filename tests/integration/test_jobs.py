@@ -7,6 +7,7 @@ import pytest
 
 import lab_helpers
 from lab_helpers.batch import INSTANTIATE
+from lab_helpers.errors import NotReady
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,9 @@ def test_a_job_runs_its_pods_to_completions(lab):
 def test_a_failing_job_stops_at_its_backoff_limit(lab):
     lab.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "broken"},
                "spec": job_spec("raise SystemExit(3)", backoffLimit=1)})
-    job = lab.wait_for("Job", "broken", "Failed", timeout=60)
+    with pytest.raises(NotReady, match="BackoffLimitExceeded: Job has reached the specified backoff limit"):
+        lab.wait_for("Job", "broken", "Complete", timeout=60)  # raised when it fails, not at the timeout
+    job = lab.wait_for("Job", "broken", "Failed", timeout=5)
     [failed] = [c for c in job["status"]["conditions"] if c["type"] == "Failed"]
     assert (failed["reason"], failed["message"]) == ("BackoffLimitExceeded",
                                                      "Job has reached the specified backoff limit")

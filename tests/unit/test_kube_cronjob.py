@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import io
+import time
 
+import pytest
 from kube_fixtures import MockCluster, cluster, is_dry_run_apply, is_real_apply  # noqa: F401  (cluster: fixture)
+
+from lab_helpers.errors import NotReady
 
 CRONJOB = {"metadata": {"name": "drift", "namespace": "lab", "uid": "3f6c-cron-uid"},
            "spec": {"schedule": "*/15 * * * *", "concurrencyPolicy": "Forbid", "jobTemplate": {
@@ -47,3 +51,20 @@ def test_wait_for_a_job_reads_its_complete_condition(cluster: MockCluster) -> No
     done = lab.wait_for("Job", "drift-now", "Complete", timeout=20)
     timer.join()
     assert done["status"]["succeeded"] == 1
+
+
+def test_waiting_for_complete_stops_at_once_when_the_job_failed(cluster: MockCluster) -> None:
+    cluster.put("CronJob", CRONJOB)
+    lab = cluster.lab(progress=io.StringIO())
+    lab.run_cronjob_now("drift", job_name="drift-now")
+    timer = cluster.patch_status_later(0.3, "Job", "lab", "drift-now", {"failed": 3, "conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+         "message": "Job has reached the specified backoff limit"}]})
+    started = time.monotonic()
+    with pytest.raises(NotReady) as raised:
+        lab.wait_for("Job", "drift-now", "Complete", timeout=30)
+    timer.join()
+    assert time.monotonic() - started < 10  # not the 30 s timeout
+    assert (raised.value.diagnosis.reason, raised.value.diagnosis.runbook) == ("BackoffLimitExceeded",
+                                                                               "runbooks/job-failed.md")
+    assert "Job has reached the specified backoff limit" in str(raised.value)
