@@ -25,6 +25,19 @@ def iris_mlflow_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def sklearn_dir(tmp_path_factory) -> Path:
+    """A kserve-sklearnserver model directory: one model.joblib."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    path = tmp_path_factory.mktemp("models") / "iris-sklearn"
+    path.mkdir()
+    joblib.dump(LogisticRegression(max_iter=1000).fit(*load_iris(return_X_y=True)), path / "model.joblib")
+    return path
+
+
 def v2_payload(rows: list[list[float]]) -> dict:
     """MLServer's V2 contract for MLflow models: one named input per column."""
     import pandas as pd

@@ -6,7 +6,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
-import joblib
 import pytest
 
 import lab_helpers
@@ -21,18 +20,6 @@ SAMPLES = [[5.1, 3.5, 1.4, 0.2], [6.8, 2.8, 4.8, 1.4], [7.7, 3.0, 6.1, 2.3]]
 def v2_request(rows: list[list[float]]) -> dict:
     """kserve-sklearnserver's V2 request: one FP64 tensor of shape [rows, 4]."""
     return {"inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": rows}]}
-
-
-@pytest.fixture(scope="module")
-def sklearn_dir(tmp_path_factory):
-    """A kserve-sklearnserver model directory: one model.joblib."""
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    path = tmp_path_factory.mktemp("models") / "iris-sklearn"
-    path.mkdir()
-    joblib.dump(LogisticRegression(max_iter=1000).fit(*load_iris(return_X_y=True)), path / "model.joblib")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-import joblib
 import pytest
 
 import lab_helpers
@@ -16,18 +15,6 @@ from lab_helpers.scaling.recorder import ReplicaRecorder, replica_sequence
 
 pytestmark = pytest.mark.integration
 REQUEST = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [[6.8, 2.8, 4.8, 1.4]]}]}
-
-
-@pytest.fixture(scope="module")
-def sklearn_dir(tmp_path_factory):
-    """A kserve-sklearnserver model directory: one model.joblib."""
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    path = tmp_path_factory.mktemp("models") / "iris-sklearn"
-    path.mkdir()
-    joblib.dump(LogisticRegression(max_iter=1000).fit(*load_iris(return_X_y=True)), path / "model.joblib")
-    return path
 
 
 @pytest.fixture(scope="module")
