@@ -71,14 +71,19 @@ def test_a_job_runs_one_pod_named_and_labelled_as_upstream_and_completes(world):
     assert pod["metadata"]["labels"] == {"app": "drift", "job-name": "drift", "batch.kubernetes.io/job-name": "drift",
                                          "controller-uid": uid, "batch.kubernetes.io/controller-uid": uid}
     assert pod["metadata"]["ownerReferences"][0]["uid"] == uid
-    assert status(store) == {"startTime": rfc3339(T0), "active": 1, "succeeded": 0, "failed": 0}
+    assert status(store) == {"startTime": rfc3339(T0), "active": 1, "ready": 0, "succeeded": 0, "failed": 0}
+    store.set_status("Pod", "lab", pod["metadata"]["name"],
+                     {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]})
+    reconcile(store, controller)
+    assert status(store)["ready"] == 1
     clock.now += 30
     end(store, pod, "Succeeded", clock.now)
     reconcile(store, controller)
     final = status(store)
     assert (final["active"], final["succeeded"], final["failed"]) == (0, 1, 0)
     assert final["completionTime"] == rfc3339(T0 + 30)
-    assert condition(store) == [("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods")]
+    assert condition(store) == [(kind, "True", "CompletionsReached", "Reached expected number of succeeded pods")
+                                for kind in ("SuccessCriteriaMet", "Complete")]
     assert events(store) == [("Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}"),
                              ("Normal", "Completed", "Job completed")]
 
@@ -97,7 +102,7 @@ def test_completions_are_reached_with_at_most_parallelism_pods_at_a_time(world):
     reconcile(store, controller)
     assert len(pods(store)) == 3                          # no fourth pod once completions are reached
     assert status(store)["succeeded"] == 3
-    assert condition(store)[0][:2] == ("Complete", "True")
+    assert condition(store)[-1][:2] == ("Complete", "True")
 
 
 def test_a_work_queue_job_completes_when_one_pod_succeeded_and_none_runs(world):
@@ -110,7 +115,7 @@ def test_a_work_queue_job_completes_when_one_pod_succeeded_and_none_runs(world):
     assert len(pods(store)) == 2 and "conditions" not in status(store)  # the other is still working
     end(store, second, "Succeeded", clock.now)
     reconcile(store, controller)
-    assert condition(store)[0][:2] == ("Complete", "True")
+    assert condition(store)[-1][:2] == ("Complete", "True")
 
 
 def test_failed_pods_are_replaced_after_a_growing_backoff_until_the_backoff_limit(world):
@@ -133,8 +138,8 @@ def test_failed_pods_are_replaced_after_a_growing_backoff_until_the_backoff_limi
     reconcile(store, controller)  # 3 failures > backoffLimit 2
     assert len(pods(store)) == 3
     assert status(store)["failed"] == 3 and status(store)["active"] == 0 and "completionTime" not in status(store)
-    assert condition(store) == [("Failed", "True", "BackoffLimitExceeded",
-                                 "Job has reached the specified backoff limit")]
+    assert condition(store) == [(kind, "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+                                for kind in ("FailureTarget", "Failed")]
     assert events(store)[-1] == ("Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
     clock.now += 60
     reconcile(store, controller)
@@ -153,7 +158,7 @@ def test_under_on_failure_container_restarts_count_against_the_backoff_limit(wor
     store.set_status("Pod", "lab", pod["metadata"]["name"],
                      {"phase": "Running", "containerStatuses": [{"name": "main", "restartCount": 2}]})
     reconcile(store, controller)
-    assert condition(store)[0][:3] == ("Failed", "True", "BackoffLimitExceeded")
+    assert condition(store)[-1][:3] == ("Failed", "True", "BackoffLimitExceeded")
     assert pods(store) == []  # the restarting pod is deleted
     assert status(store)["failed"] == 1
 
@@ -169,7 +174,8 @@ def test_the_active_deadline_deletes_running_pods_and_fails_the_job(world):
     reconcile(store, controller)
     assert pods(store) == []
     assert status(store)["failed"] == 1 and status(store)["active"] == 0
-    assert condition(store) == [("Failed", "True", "DeadlineExceeded", "Job was active longer than specified deadline")]
+    assert condition(store) == [(kind, "True", "DeadlineExceeded", "Job was active longer than specified deadline")
+                                for kind in ("FailureTarget", "Failed")]
     assert events(store)[-2:] == [("Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}"),
                                   ("Warning", "DeadlineExceeded", "Job was active longer than specified deadline")]
 

@@ -2,20 +2,22 @@
 
 After kubernetes pkg/controller/job/job_controller.go, level-triggered from the Job's pods: it keeps
 ``min(parallelism, completions - succeeded)`` pods running, named ``<job>-<5 chars>`` with the
-``job-name``/``controller-uid`` labels (and their ``batch.kubernetes.io/`` twins); a Job is
+``job-name``/``controller-uid`` labels (and their ``batch.kubernetes.io/`` twins), and counts
+them in ``status.active`` (``ready``: those passing readiness); a Job is
 ``Complete`` (reason ``CompletionsReached``, event ``Completed``) once ``completions`` pods
 succeeded, or with no ``completions`` (a work queue) once one succeeded and none is left running;
 it is ``Failed`` with ``BackoffLimitExceeded`` when more pods failed than ``backoffLimit`` (under
-``restartPolicy: OnFailure`` the container restarts count instead), or with ``DeadlineExceeded``
+``restartPolicy: OnFailure`` the container restarts of its running pods count too), or with ``DeadlineExceeded``
 once it has been active ``activeDeadlineSeconds`` (its running pods are then deleted and counted
 as failed). A failed pod is replaced after a back-off that doubles per failure.
 
 Simplified, and said here: no Indexed completion mode, ``suspend``, ``podFailurePolicy``,
 ``successPolicy``, ``ttlSecondsAfterFinished`` or pod-tracking finalizers — ``succeeded`` and
 ``failed`` are counted from the pods that exist, so deleting a finished pod of a running Job
-un-counts it; the interim ``SuccessCriteriaMet``/``FailureTarget`` conditions of Kubernetes 1.31+
-are not written (``Complete``/``Failed`` are, with the same reasons); the replacement back-off is
-the local kubelet's 1 s doubling to 16 s (upstream: 10 s doubling to 6 min).
+un-counts it; the interim ``SuccessCriteriaMet``/``FailureTarget`` condition is written in the same
+status update as ``Complete``/``Failed`` (upstream: first, then the final one once the pods are
+gone); the replacement back-off is the local kubelet's 1 s doubling to 16 s (upstream: 10 s
+doubling to 6 min).
 """
 from __future__ import annotations
 
@@ -25,12 +27,14 @@ from typing import Any, Callable
 from ...batch import job_condition, random_suffix, rfc3339
 from ...scaling.stamps import epoch
 from ..kubelet import BACKOFF_CAP, BACKOFF_START
-from ..pods import finished
+from ..pods import finished, pod_ready
 from .base import DONE, Controller, PermanentError, Result, ns, owned_by, owner_ref
 
 JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
 CONTROLLER_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
 DEFAULT_BACKOFF_LIMIT = 6  # the API server's default for spec.backoffLimit
+# Kubernetes 1.31+ writes these first, with the same reason, then the final condition once the pods are gone.
+INTERIM = {"Complete": "SuccessCriteriaMet", "Failed": "FailureTarget"}
 BACKOFF_LIMIT_MESSAGE = "Job has reached the specified backoff limit"
 DEADLINE_MESSAGE = "Job was active longer than specified deadline"
 
@@ -112,7 +116,8 @@ class JobController(Controller):
         wait = self._backoff_left(failed_pods, now) if len(active) < wanted else 0.0
         if wait <= 0:
             active += [self._create_pod(job) for _ in range(wanted - len(active))]
-        status.update(active=len(active), succeeded=succeeded, failed=len(failed_pods))
+        status.update(active=len(active), ready=sum(map(pod_ready, active)), succeeded=succeeded,
+                      failed=len(failed_pods))
         self.store.set_status("Job", ns(job), job["metadata"]["name"], status)
         deadline = spec.get("activeDeadlineSeconds")
         due = [t for t in (wait if wait > 0 else None,
@@ -144,10 +149,10 @@ class JobController(Controller):
     def _finish(self, job: dict[str, Any], status: dict[str, Any], type_: str, reason: str, message: str,
                 now: float, succeeded: int, failed: int) -> None:
         stamp = rfc3339(now)
-        status.update(active=0, succeeded=succeeded, failed=failed, conditions=[
+        status.update(active=0, ready=0, succeeded=succeeded, failed=failed, conditions=[
             *(status.get("conditions") or []),
-            {"type": type_, "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp,
-             "reason": reason, "message": message}])
+            *({"type": kind, "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp,
+               "reason": reason, "message": message} for kind in (INTERIM[type_], type_))])
         self.store.set_status("Job", ns(job), job["metadata"]["name"], status)
 
     def _create_pod(self, job: dict[str, Any]) -> dict[str, Any]:
