@@ -26,13 +26,13 @@ def _model_shape(shape: list[Any]) -> list[int]:
 
 
 def _config_shape(tensor: dict[str, Any], batched: bool) -> tuple[list[int], str]:
-    """The complete shape the config declares for the model's side of a tensor, and how it was formed."""
+    """The complete shape the config declares for the model's side of a tensor, and how the message says it."""
     reshape = tensor.get("reshape")
     dims = [int(d) for d in (reshape["shape"] if reshape is not None else tensor.get("dims", []))]
     if batched:
         return [-1, *dims], ("an initial batch dimension because max_batch_size > 0 followed by the explicit "
-                             "tensor shape")
-    return dims, "the explicit tensor shape"
+                             f"tensor shape, making complete shape {_fmt([-1, *dims])}")
+    return dims, f"shape {_fmt(dims)}"
 
 
 def _fmt(shape: list[int]) -> str:
@@ -55,8 +55,8 @@ def config_mismatches(config: dict[str, Any], model_inputs: list[Any], model_out
                 continue
             expected_type = ONNX_TO_TRITON.get(onnx_tensor.type, onnx_tensor.type)
             if tensor.get("data_type") != expected_type:
-                problems.append(f"unexpected datatype {tensor.get('data_type')} for inference {io} "
-                                f"'{tensor['name']}', expecting {expected_type}")
+                problems.append(f"unexpected datatype {expected_type} for inference {io} '{tensor['name']}', "
+                                f"expecting {tensor.get('data_type')}")  # the model's type, then the config's
             shape, how = _config_shape(tensor, batched)
             model_shape = _model_shape(list(onnx_tensor.shape))
             fits = len(shape) == len(model_shape) and all(
@@ -64,7 +64,7 @@ def config_mismatches(config: dict[str, Any], model_inputs: list[Any], model_out
             if not fits:
                 problems.append(f"model '{name}', tensor '{tensor['name']}': the model expects {len(model_shape)} "
                                 f"dimensions (shape {_fmt(model_shape)}) but the model configuration specifies "
-                                f"{len(shape)} dimensions ({how}, making complete shape {_fmt(shape)})")
+                                f"{len(shape)} dimensions ({how})")
     return problems
 
 

@@ -109,13 +109,14 @@ def test_a_config_that_fits_the_onnx_graph_has_no_mismatch():
     ({"input": [{"name": "pixels", "data_type": "TYPE_FP32", "dims": ["64"]}]},
      "unexpected inference input 'pixels', allowed inputs are: input"),
     ({"input": [{"name": "input", "data_type": "TYPE_FP64", "dims": ["64"]}]},
-     "unexpected datatype TYPE_FP64 for inference input 'input', expecting TYPE_FP32"),
+     "unexpected datatype TYPE_FP32 for inference input 'input', expecting TYPE_FP64"),
     ({"input": [{"name": "input", "data_type": "TYPE_FP32", "dims": ["63"]}]},
      "tensor 'input': the model expects 2 dimensions (shape [-1,64]) but the model configuration specifies 2 "
-     "dimensions (an initial batch dimension because max_batch_size > 0"),
+     "dimensions (an initial batch dimension because max_batch_size > 0 followed by the explicit tensor shape, "
+     "making complete shape [-1,63])"),
     ({"max_batch_size": 0},
      "tensor 'input': the model expects 2 dimensions (shape [-1,64]) but the model configuration specifies 1 "
-     "dimensions (the explicit tensor shape, making complete shape [64])"),
+     "dimensions (shape [64])"),
 ])
 def test_config_mismatches_name_the_tensor_and_what_differs(change, message):
     problems = config_mismatches({**GOOD, **change}, MODEL_INPUTS, MODEL_OUTPUTS)
