@@ -1,4 +1,7 @@
-"""The lab's registry against a sqlite-backed MLflow in a temporary directory (no server)."""
+"""The lab's registry against a sqlite-backed MLflow in a temporary directory (no server).
+
+Integration tier: it trains and registers every lab model for real (about half a minute), which the unit
+tier's one-minute budget cannot hold."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from lab_helpers.models.registry import (EXPERIMENT_NAME, register_lab_models, r
 from lab_helpers.models.training import LAB_MODELS, load_dataset, spec_hash, train
 
 EXPECTED_VERSIONS = [("iris", 1), ("iris", 2), ("iris", 3), ("wine", 1), ("digits", 1)]
+pytestmark = pytest.mark.integration
 
 
 def _fresh_registry(root: Path) -> str:
