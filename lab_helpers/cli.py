@@ -42,7 +42,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 # Benchmarks with a module of their own take their arguments after the name; the rest go to bench.gateway,
 # which also runs its own helper processes (serve-runtime, serve-gateway).
-OWN_MODULE_BENCHES = ("coldstart", "runtimes", "policy", "canary")
+OWN_MODULE_BENCHES = ("coldstart", "runtimes", "policy", "canary", "inference_logger")
 
 
 def _bench(args: argparse.Namespace) -> int:

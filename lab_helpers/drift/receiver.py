@@ -122,6 +122,7 @@ class EventStore:
         self.path = path
         self.db = sqlite3.connect(path)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per event; a power cut may lose the last ones
         self.db.executescript(_SCHEMA)
 
     def window(self, isvc: str, since: float, until: float, namespace: str | None) -> list[tuple]:

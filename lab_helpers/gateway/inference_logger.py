@@ -24,6 +24,7 @@ cap) has no body to log, so its event is dropped and counted too. ``metadataAnno
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -97,6 +98,7 @@ def agent_config(pod: dict[str, Any]) -> AgentConfig | None:
                        metadata_headers=tuple(h for h in headers.split(",") if h))
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_header(name: str) -> str:
     """Go's textproto.CanonicalMIMEHeaderKey (``x-request-id`` -> ``X-Request-Id``): the agent matches
     ``metadataHeaders`` against header names in this form, exactly."""
@@ -121,7 +123,7 @@ def cloud_events(config: AgentConfig, exchange: Exchange, answered_at: float) ->
     """The request and response events the agent would send for `exchange` (response only on 200)."""
     request_headers = exchange.request_headers
     metadata: dict[str, list[str]] = {}
-    for name, value in request_headers.items():
+    for name, value in request_headers.items() if config.metadata_headers else ():
         canonical = canonical_header(name)
         if canonical in config.metadata_headers:
             metadata.setdefault(canonical, []).append(value)
