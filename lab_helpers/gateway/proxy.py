@@ -1,9 +1,9 @@
 """The local target's gateway: one aiohttp process that routes by Host like the KServe ingress.
 
-Per request: Host -> route -> revision (by weight) -> admission (network policy: pass, 403, or
-drop) -> body (read whole, under a deadline) ->
-in-flight bound -> filters (scale-from-zero hold) -> ready backend -> forward over
-a pooled keep-alive connection -> answer -> observers (inference log, request metrics). Overload
+Per request: Host -> route -> revision (by weight) -> admission (network policy: pass, 403 or
+drop) -> body (read whole, under a deadline) -> in-flight bound -> filters (scale-from-zero hold)
+-> ready backend -> forward over a pooled keep-alive connection -> answer -> observers (inference
+log, request metrics). Overload
 and bad input are answered here with JSON errors and Retry-After, so neither a slow backend nor a
 huge body costs unbounded memory.
 
