@@ -3,9 +3,8 @@
 Per request: Host -> route -> revision (by weight) -> admission (network policy: pass, 403 or
 drop) -> body (read whole, under a deadline) -> in-flight bound -> filters (scale-from-zero hold)
 -> ready backend -> forward over a pooled keep-alive connection -> answer -> observers (inference
-log, request metrics). Overload
-and bad input are answered here with JSON errors and Retry-After, so neither a slow backend nor a
-huge body costs unbounded memory.
+log, request metrics). Overload and bad input are answered here with JSON errors and Retry-After,
+so neither a slow backend nor a huge body costs unbounded memory.
 
 A slow client cannot lock a service out: its request head must arrive within `header_timeout_s`
 (`edge.EdgeServer`) and its body within `body_timeout_s` (else 408, as Envoy's ``request_timeout``
