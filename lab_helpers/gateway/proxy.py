@@ -25,6 +25,7 @@ import socket
 import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -95,6 +96,16 @@ Admission = Callable[[web.BaseRequest, RouteTarget], web.StreamResponse | Droppe
 
 OwnHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 """Answers a path on the gateway's own host (127.0.0.1/localhost), e.g. its /metrics."""
+
+
+def origin_form(target: str) -> str:
+    """The path and query of a request target. A caller that uses the gateway as its HTTP proxy (a local pod
+    reaching a Service by its cluster name) sends the absolute form, ``http://host/path?q``
+    (RFC 9112 section 3.2.2); the backend gets the origin form, ``/path?q``."""
+    if target.startswith("/"):
+        return target
+    parts = urlsplit(target)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def _end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
@@ -329,7 +340,7 @@ class Gateway:
         forwarded_for = headers.get("X-Forwarded-For")
         remote = request.remote or ""
         headers["X-Forwarded-For"] = f"{forwarded_for}, {remote}" if forwarded_for else remote
-        url = URL(backend.url + request.raw_path, encoded=True)
+        url = URL(backend.url + origin_form(request.raw_path), encoded=True)
         try:
             upstream = await self._session.request(
                 request.method, url, headers=headers, data=call.body or None, allow_redirects=False
@@ -376,7 +387,7 @@ class Gateway:
         if self.observers:
             request = call.request
             exchange = Exchange(
-                request_id=call.request_id, host=call.host, method=request.method, path_qs=request.raw_path,
+                request_id=call.request_id, host=call.host, method=request.method, path_qs=origin_form(request.raw_path),
                 remote=request.remote, request_headers=request.headers, request_body=call.body,
                 target=call.target, backend=backend, status=response.status,
                 duration_s=time.perf_counter() - call.started, response_body=response_body,

@@ -82,7 +82,8 @@ class ControlPlane:
         self.home = home
         self.store = Store(home / "store.sqlite")
         ctx = Context(self.store, home)
-        self.kubelet = Kubelet(self.store, home)
+        self.kubelet = Kubelet(self.store, home, gateway_url=lambda: f"http://127.0.0.1:{self.gateway.port}"
+                               if self.gateway.port else None)
         self.table = RouteTable()
         self.request_metrics = RequestMetrics()
         self.interceptor = Interceptor(self.table, on_pending=self._route_pending,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import psutil
@@ -115,11 +115,24 @@ class ContainerExit:
                 "startedAt": self.started_at, "finishedAt": self.finished_at}
 
 
+def cluster_network(gateway_url: str | None) -> dict[str, str]:
+    """How a local pod reaches a Service by its cluster name (``http://<svc>.<ns>.svc.cluster.local``): the
+    gateway, which serves every Service under that name, is the pod's HTTP proxy, while loopback (the pod's own
+    ports, the lab's MLflow) stays direct. Simplified: HTTP only, for clients that honour the proxy variables
+    (httpx, urllib, requests do); a cluster does this with DNS and kube-proxy."""
+    if not gateway_url:
+        return {}
+    return {"HTTP_PROXY": gateway_url, "http_proxy": gateway_url,
+            "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1"}
+
+
 class PodWorker:
     """Drives one Pod: init containers, containers, probes, restarts, phase. The only writer of its status."""
 
-    def __init__(self, store: Store, pod: dict[str, Any], home: Path):
+    def __init__(self, store: Store, pod: dict[str, Any], home: Path,
+                 gateway_url: Callable[[], str | None] = lambda: None):
         self.store, self.home = store, home
+        self.gateway_url = gateway_url
         meta = pod["metadata"]
         self.namespace, self.name, self.uid = meta.get("namespace", CLUSTER), meta["name"], meta["uid"]
         self.spec = pod["spec"]
@@ -228,7 +241,7 @@ class PodWorker:
     def _environment(self, container: dict[str, Any], image: LocalImage) -> tuple[list[str], dict[str, str]]:
         declared = container_env(container, image)
         pod_env = {ROOT_ENV: str(self.dir), PORTS_ENV: format_ports(
-            {int(k): v for k, v in self.status["lab"]["ports"].items()})}
+            {int(k): v for k, v in self.status["lab"]["ports"].items()}), **cluster_network(self.gateway_url())}
         return container_argv(container, image, declared), process_env(image, declared, pod_env)
 
     async def _resolve(self, container: dict[str, Any], init: bool) -> tuple[list[str], dict[str, str]]:
@@ -464,8 +477,9 @@ class Kubelet(Loop):
     name = "kubelet"
     watches = ("Pod",)
 
-    def __init__(self, store: Store, home: Path):
+    def __init__(self, store: Store, home: Path, gateway_url: Callable[[], str | None] = lambda: None):
         self.store, self.home = store, home
+        self.gateway_url = gateway_url  # the pods' way to cluster Service names (`cluster_network`)
         self.workers: dict[str, PodWorker] = {}
         # Deleted pods still terminating (SIGTERM, grace period): the loop does not wait for them, so
         # the reconciles after a deletion (the replacement pod, routes, status) are not held up by it.
@@ -475,7 +489,7 @@ class Kubelet(Loop):
         pods = {p["metadata"]["uid"]: p for p in self.store.list("Pod")}
         for uid, pod in pods.items():
             if uid not in self.workers and not finished(pod):
-                worker = PodWorker(self.store, pod, self.home)
+                worker = PodWorker(self.store, pod, self.home, self.gateway_url)
                 self.workers[uid] = worker
                 worker.start()
         for uid in [u for u in self.workers if u not in pods]:

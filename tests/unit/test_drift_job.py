@@ -85,3 +85,11 @@ def test_unreachable_receiver_or_pushgateway_exit_1_with_one_line(monkeypatch, c
     with pytest.raises(SystemExit):
         cli.main(["check", "--receiver", "r", "--inference-service", "i", "--reference-window", "yesterday",
                   "--pushgateway", "p"])
+
+
+def test_a_proxy_request_reaches_the_backend_in_origin_form():
+    from lab_helpers.gateway.proxy import origin_form
+
+    assert origin_form("http://drift-receiver.lab.svc.cluster.local/events?isvc=a&since=1") == "/events?isvc=a&since=1"
+    assert origin_form("http://pushgateway.monitoring.svc.cluster.local:9091") == "/"
+    assert origin_form("/v2/models/iris/infer") == "/v2/models/iris/infer"

@@ -22,7 +22,7 @@ def placeholder_values(path: Path) -> dict[str, str]:
     *_WEIGHT, a Go duration for *_TIMEOUT and *_INTERVAL, an image for *_IMAGE, a JSON body for *_BODY, a DNS
     name otherwise."""
     by_suffix = {"_URI": "s3://lab-models/placeholder/1", "_SECONDS": "30", "_TIMEOUT": "60s", "_THRESHOLD": "2",
-                 "_WEIGHT": "25", "_INTERVAL": "10s", "_IMAGE": "serving-lab/runtime:0.1",
+                 "_WEIGHT": "25", "_INTERVAL": "10s", "_SCHEDULE": "*/15 * * * *", "_WINDOW": "15m", "_IMAGE": "serving-lab/runtime:0.1",
                  "_BODY": '{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}'}
     names = set(PLACEHOLDER.findall(path.read_text()))
     return {name: next((value for suffix, value in by_suffix.items() if name.endswith(suffix)), "lab")
