@@ -85,13 +85,3 @@ def feature_tests(reference: pd.DataFrame, current: pd.DataFrame) -> pd.DataFram
     frame = pd.DataFrame([(c, float(s), float(p)) for c, s, p in rows], columns=["feature", "ks", "p_value"])
     frame["p_adjusted"] = stats.false_discovery_control(frame["p_value"].to_numpy())
     return frame
-
-
-def detection_rates(shifts: list[ClassShift], labels: list[bool]) -> tuple[float, float]:
-    """(false-alarm rate over clean windows, detection rate over shifted ones) of a list of evaluated windows."""
-    clean = [s.drifted for s, shifted in zip(shifts, labels) if not shifted]
-    moved = [s.drifted for s, shifted in zip(shifts, labels) if shifted]
-    if not clean or not moved:
-        raise ValueError(f"need clean and shifted windows to rate a detector (got {len(clean)} clean, "
-                         f"{len(moved)} shifted)")
-    return float(np.mean(clean)), float(np.mean(moved))

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab_helpers.drift.statistics import class_shares, class_shift, detection_rates, feature_tests, psi
+from lab_helpers.drift.statistics import class_shares, class_shift, feature_tests, psi
 
 UNIFORM6 = pd.Series([1 / 6] * 6, index=list("abcdef"))
 
@@ -39,7 +39,7 @@ def test_clean_windows_alarm_at_about_alpha_and_a_changed_mix_is_caught():
     clean = [class_shift(ref, rng.choice(["0", "1", "2"], size=250, p=[1 / 3] * 3), alpha=0.05) for _ in range(400)]
     shifted = [class_shift(ref, rng.choice(["0", "1", "2"], size=250, p=[0.25, 0.25, 0.5]), alpha=0.05)
                for _ in range(100)]
-    false_alarms, detection = detection_rates(clean + shifted, [False] * 400 + [True] * 100)
+    false_alarms, detection = np.mean([s.drifted for s in clean]), np.mean([s.drifted for s in shifted])
     assert 0.02 <= false_alarms <= 0.08   # binomial band around alpha for 400 windows
     assert detection >= 0.95
 
@@ -61,5 +61,3 @@ def test_empty_or_disjoint_windows_get_clear_errors():
         feature_tests(ref, pd.DataFrame({"z": [1.0]}))
     with pytest.raises(ValueError, match="empty window"):
         feature_tests(ref, pd.DataFrame({"a": pd.Series([], dtype=float)}))
-    with pytest.raises(ValueError, match="need clean and shifted windows"):
-        detection_rates([], [])
