@@ -71,3 +71,16 @@ def series_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LAB_BUILD_DIR", str(tmp_path / "build"))
     monkeypatch.setattr("lab_helpers.series.notebook_files.notebooks_dir", lambda: books)
     return books
+
+
+@pytest.fixture(scope="module")
+def monitored_lab(local_home):
+    """The local target with KServe (Flux) and Prometheus (kube-prometheus-stack) installed, in its own LAB_HOME."""
+    import lab_helpers
+    from lab_helpers.paths import manifests_dir
+
+    lab = lab_helpers.connect("local")
+    lab.apply(manifests_dir() / "flux")
+    lab.apply(manifests_dir() / "platform" / "kube-prometheus-stack.yaml")
+    lab.wait_ready("HelmRelease", "kube-prometheus-stack", namespace="monitoring", timeout=60)
+    return lab

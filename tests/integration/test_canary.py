@@ -10,12 +10,10 @@ import shutil
 import joblib
 import pytest
 
-import lab_helpers
 from lab_helpers.canary.rollout import phase_sequence, revision_metrics
 from lab_helpers.canary.setup import (CANARY, SERVICE, TARGET, CanaryTiming, fresh_canary, install_flagger, roll_out,
                                       rollout_variables)
 from lab_helpers.models.training import LAB_MODELS, train
-from lab_helpers.paths import manifests_dir
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("hey") is None,
@@ -34,13 +32,9 @@ def model_dirs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lab(local_home, model_dirs):
-    lab = lab_helpers.connect("local")
-    lab.apply(manifests_dir() / "flux")
-    lab.apply(manifests_dir() / "platform" / "kube-prometheus-stack.yaml")
-    lab.wait_ready("HelmRelease", "kube-prometheus-stack", namespace="monitoring", timeout=60)
-    install_flagger(lab, timeout=60)
-    return lab
+def lab(monitored_lab):
+    install_flagger(monitored_lab, timeout=60)
+    return monitored_lab
 
 
 def route_weights(lab) -> list[tuple[str, int]]:

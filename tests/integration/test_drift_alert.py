@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-import lab_helpers
 from lab_helpers.inference import post
 from lab_helpers.paths import manifests_dir
 from lab_helpers.prom.timeline import state_sequence
@@ -35,11 +34,8 @@ def send(lab, rows: np.ndarray, batch: int = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(local_home, sklearn_dir):
-    lab = lab_helpers.connect("local")
-    lab.apply(manifests_dir() / "flux")
-    lab.apply(manifests_dir() / "platform" / "kube-prometheus-stack.yaml")
-    lab.wait_ready("HelmRelease", "kube-prometheus-stack", namespace="monitoring", timeout=60)
+def lab(monitored_lab, sklearn_dir):
+    lab = monitored_lab
     for name in ("00-pushgateway.yaml", "10-receiver.yaml", "30-drift-alert.yaml"):
         lab.apply(DRIFT / name)
     lab.apply(DRIFT / "20-iris-logged.yaml", {"IRIS_SKLEARN_STORAGE_URI": sklearn_dir.as_uri()})

@@ -24,7 +24,7 @@ def world(tmp_path):
 
 
 def make_cronjob(store, schedule="*/5 * * * *", **spec):
-    cronjob = store.apply({"apiVersion": "batch/v1", "kind": "CronJob",
+    store.apply({"apiVersion": "batch/v1", "kind": "CronJob",
                            "metadata": {"name": "drift", "namespace": "lab"},
                            "spec": {"schedule": schedule, **spec, "jobTemplate": {
                                "metadata": {"labels": {"app": "drift"}, "annotations": {"team": "ml"}},
