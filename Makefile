@@ -69,9 +69,13 @@ nbtest:
 refresh: setup
 	$(PY) -m lab_helpers refresh $(ARGS)
 
+# Every benchmark of docs/benchmarks.md, one after the other (the local target's ones start it as needed).
 bench: setup
 	$(PY) -m lab_helpers bench gateway
 	$(PY) -m lab_helpers bench runtimes
+	$(PY) -m lab_helpers bench coldstart
+	$(PY) -m lab_helpers bench canary
+	$(PY) -m lab_helpers bench policy
 
 jupyter: setup
 	$(PY) -m pip install --quiet -e '.[test,jupyter]'
