@@ -76,6 +76,7 @@ bench: setup
 	$(PY) -m lab_helpers bench coldstart
 	$(PY) -m lab_helpers bench canary
 	$(PY) -m lab_helpers bench policy
+	$(PY) -m lab_helpers bench inference_logger
 
 jupyter: setup
 	$(PY) -m pip install --quiet -e '.[test,jupyter]'
