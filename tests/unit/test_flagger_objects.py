@@ -123,3 +123,19 @@ def test_route_weights_read_back_what_the_route_sends() -> None:
     assert route_weights(None, spec) == (100, 0)
     assert route_weights(http_route(spec, 40, 60), spec) == (40, 60)
     assert route_weights(http_route(spec, 100, 0), spec) == (100, 0)
+
+
+def test_the_primary_deployment_object_carries_only_the_selector_label_by_default():
+    from lab_helpers.local.controllers.flagger_objects import primary_deployment
+
+    canary = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+              "metadata": {"name": "iris-rollout", "namespace": "lab", "uid": "u"},
+              "spec": {"targetRef": {"name": "iris-rollout-predictor"}}}
+    target = {"metadata": {"name": "iris-rollout-predictor", "namespace": "lab",
+                           "labels": {"app": "isvc.iris-rollout-predictor", "component": "predictor"}},
+              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "isvc.iris-rollout-predictor"}},
+                       "template": {"metadata": {"labels": {"app": "isvc.iris-rollout-predictor",
+                                                            "component": "predictor"}}, "spec": {}}}}
+    primary = primary_deployment(canary, target)
+    assert primary["metadata"]["labels"] == {"app": "isvc.iris-rollout-predictor-primary"}
+    assert primary["spec"]["template"]["metadata"]["labels"]["component"] == "predictor"

@@ -53,9 +53,10 @@ def primary_deployment(canary: dict[str, Any], target: dict[str, Any]) -> dict[s
     spec = {"replicas": replicas, "selector": {"matchLabels": {label: f"{value}-primary"}},
             "template": primary_template(target)}
     return {"apiVersion": "apps/v1", "kind": "Deployment",
+            # Flagger's default -include-label-prefix is empty: the Deployment object gets only the selector
+            # label (its pod template keeps every label, see `primary_template`).
             "metadata": {"name": f"{target['metadata']['name']}-primary", "namespace": ns(canary),
-                         "labels": primary_labels(target["metadata"].get("labels") or {}, label, value),
-                         "ownerReferences": [owner_ref(canary)]},
+                         "labels": {label: f"{value}-primary"}, "ownerReferences": [owner_ref(canary)]},
             "spec": spec}
 
 
