@@ -15,10 +15,20 @@ RUNBOOKS: dict[str, str] = {
     "CrashLoopBackOff": "runbooks/model-load-failed.md",
     "DependencyNotReady": "runbooks/install-not-ready.md",
     "InstallFailed": "runbooks/install-not-ready.md",
+    "SourceNotReady": "runbooks/install-not-ready.md",
     # KEDA's ScaledObject conditions
     "ScaledObjectCheckFailed": "runbooks/scale-to-zero-failing.md",
+    "UnknownState": "runbooks/scale-to-zero-failing.md",
     "TriggerError": "runbooks/scale-to-zero-failing.md",
     "PartialTriggerError": "runbooks/scale-to-zero-failing.md",
+    "ScalerNotActive": "runbooks/scale-to-zero-failing.md",
+    "ScalerCooldown": "runbooks/scale-to-zero-failing.md",
+    # the HorizontalPodAutoscaler's (KEDA's, or KServe's hpa class)
+    "FailedGetScale": "runbooks/scale-to-zero-failing.md",
+    "FailedGetResourceMetric": "runbooks/scale-to-zero-failing.md",
+    "ScalingDisabled": "runbooks/scale-to-zero-failing.md",
+    # a PrometheusRule promtool rejects
+    "InvalidConfiguration": "runbooks/prometheus-no-data.md",
     # a Job's Failed condition
     "BackoffLimitExceeded": "runbooks/job-failed.md",
     "DeadlineExceeded": "runbooks/job-failed.md",
