@@ -49,6 +49,11 @@ IMAGES: tuple[LocalImage, ...] = (
                "the Debian package prometheus-pushgateway is not installed (make setup installs it)"),
     # The lab's drift image (docker/drift/Dockerfile): the inference logger's sink by default; Jobs set `command`.
     LocalImage("serving-lab/drift", ("python", "-m", "lab_helpers.drift.receiver"), exposes=(8080,)),
+    # The lab's inference-shape images (docker/transformer, docker/custom-predictor, docker/batch-scorer).
+    LocalImage("serving-lab/transformer", ("python", "-m", "lab_helpers.runtime.transformer"), exposes=(8080,)),
+    LocalImage("serving-lab/custom-predictor", ("python", "-m", "lab_helpers.runtime.custom_predictor"),
+               exposes=(8080,)),
+    LocalImage("serving-lab/batch-scorer", ("python", "-m", "lab_helpers.shapes.batch_scorer")),
     LocalImage("kserve/storage-initializer", ("python", "-m", "lab_helpers.runtime.storage")),
     # A plain Python image: for Jobs whose `command` is a lab module (python -m lab_helpers....).
     LocalImage("python", ("python",)),

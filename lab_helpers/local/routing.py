@@ -9,8 +9,9 @@ selects: it exists with 0 pods, so a request held while a revision scales from z
 to that same revision when its first pod is Ready.
 
 Every Service is also served under its cluster DNS name, ``<service>.<namespace>.svc.cluster.local``,
-as kube-proxy and cluster DNS make it reachable from any pod (the direct path a network policy
-polices); an ingress or HTTPRoute host of the same name wins.
+and its short form ``<service>.<namespace>`` (what a pod's DNS search path completes, and what KServe
+passes a transformer as ``--predictor_host``), as kube-proxy and cluster DNS make it reachable from any
+pod (the direct path a network policy polices); an ingress or HTTPRoute host of the same name wins.
 
 Simplified: path and header matches are not evaluated (the first rule of a host serves every
 path), every HTTPRoute is attached to the lab's one gateway whatever its ``parentRefs`` say, and
@@ -66,7 +67,8 @@ def service_target(store: Store, namespace: str, name: str, port: int | None, we
 
 
 def service_routes(store: Store) -> dict[str, list[RouteTarget]]:
-    """Each Service with a selector under its cluster DNS name, at its first port."""
+    """Each Service with a selector under its cluster DNS name and its short ``<service>.<namespace>``,
+    at its first port."""
     routes = {}
     for service in store.list("Service"):
         if service["spec"].get("selector"):
@@ -74,6 +76,7 @@ def service_routes(store: Store) -> dict[str, list[RouteTarget]]:
             target = service_target(store, ns(service), name, None, 100)
             if target is not None:
                 routes[f"{name}.{ns(service)}{SERVICE_DOMAIN}"] = [target]
+                routes[f"{name}.{ns(service)}"] = [target]
     return routes
 
 

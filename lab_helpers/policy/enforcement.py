@@ -20,7 +20,8 @@ from aiohttp import web
 from ..gateway.edge import DROP, Dropped
 from ..gateway.routes import RouteTarget, normalize_host
 from .flows import DROPPED, FORWARDED, FlowLog
-from .identity import HOST, INGRESS_GATEWAY, KEDA_INTERCEPTOR, NODE_ADDRESS, SERVICE_DOMAIN, WORLD, Identity
+from .identity import (HOST, INGRESS_GATEWAY, KEDA_INTERCEPTOR, NODE_ADDRESS, WORLD, Identity,
+                       is_service_host)
 from .rules import Destination, Policy, Verdict, decide
 
 ACCESS_DENIED = "Access denied\r\n"  # the body Cilium's Envoy answers an L7 denial with
@@ -51,7 +52,7 @@ class PolicyEnforcer:
 
     def source_of(self, host: str, address: str | None) -> Identity:
         """The identity the predictor sees for a request to `host` from `address` (see the module docstring)."""
-        if not host.endswith(SERVICE_DOMAIN):
+        if not is_service_host(host):
             return KEDA_INTERCEPTOR if self.is_intercepted(host) else INGRESS_GATEWAY
         if address == NODE_ADDRESS:
             return HOST

@@ -24,6 +24,12 @@ NODE_ADDRESS = "127.0.0.1"  # the local node itself: the gateway listens here an
 FIRST_CALLER, LAST_CALLER = ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.255.254")
 
 
+def is_service_host(host: str) -> bool:
+    """A Service's cluster name: ``<service>.<namespace>.svc.cluster.local`` or the two-label short form a pod's
+    DNS search path completes (``<service>.<namespace>``); ingress hosts have a domain of their own."""
+    return host.endswith(SERVICE_DOMAIN) or host.count(".") == 1
+
+
 @dataclass(frozen=True)
 class Identity:
     """A pod's security identity (namespace, pod labels, namespace labels), or a reserved one (`reserved`)."""

@@ -193,8 +193,9 @@ def build_model(args: argparse.Namespace) -> Any:
     return model_class(args.model_name, args.model_dir)
 
 
-def serve(model: Any, http_port: int, max_body_bytes: int) -> None:
-    """Run kserve.ModelServer for the loaded `model` until SIGTERM/SIGINT."""
+def serve(model: Any, http_port: int, max_body_bytes: int, predictor_config: Any = None) -> None:
+    """Run kserve.ModelServer for the loaded `model` until SIGTERM/SIGINT (a transformer passes the
+    `kserve.PredictorConfig` of its predictor)."""
     from fastapi.exceptions import RequestValidationError
     from kserve import ModelServer
     from kserve.model_server import app
@@ -211,7 +212,8 @@ def serve(model: Any, http_port: int, max_body_bytes: int) -> None:
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    server = LoopbackModelServer(http_port=http_port, enable_grpc=False, workers=1, enable_latency_logging=False)
+    server = LoopbackModelServer(http_port=http_port, enable_grpc=False, workers=1, enable_latency_logging=False,
+                                 predictor_config=predictor_config)
     server.start([model])
 
 

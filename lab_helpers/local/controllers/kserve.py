@@ -3,6 +3,10 @@
 Mirrors upstream's behaviour where a learner can see it (kserve pkg/controller/v1beta1/inferenceservice,
 https://github.com/kserve/kserve): runtime choice by format + version + protocol + priority, the failure reasons of `modelStatus.lastFailureInfo`, and
 conditions PredictorReady / IngressReady / Ready with `status.url` from the Host template.
+With ``spec.transformer`` the transformer is a component of its own: its Deployment's Available becomes
+TransformerReady, and until it is True, IngressReady is False with reason "Transformer ingress not
+created" (kube_ingress_reconciler.go), so Ready waits for both components. A custom predictor
+(``spec.predictor.containers``) skips runtime selection.
 The children it wants are built by `kserve_children`; children it no longer wants are deleted.
 """
 from __future__ import annotations
@@ -11,8 +15,9 @@ from typing import Any
 
 from ..catalogue import CHARTS
 from .base import DONE, Controller, Result, TemporaryError, condition, is_true, ns, owned_by
-from .kserve_children import (RuntimeProblem, autoscaler_class, host_of, predictor_deployment, predictor_hpa,
-                              predictor_ingress, predictor_scaledobject, predictor_service)
+from .kserve_children import (RuntimeProblem, autoscaler_class, component_service, entry_point, host_of,
+                              predictor_deployment, predictor_hpa, predictor_ingress, predictor_scaledobject,
+                              predictor_service, transformer_deployment)
 from ..pods import pod_ready
 
 __all__ = ["InferenceServiceController", "RuntimeProblem", "host_of", "model_status", "predictor_deployment",
@@ -173,11 +178,14 @@ class InferenceServiceController(Controller):
             self.store.record_event(isvc, "ServerlessModeRejected", "It is not possible to use Knative deployment "
                                     "mode when Knative Services are not available", "Warning")
             return DONE
-        model = isvc["spec"].get("predictor", {}).get("model") or {}
+        predictor = isvc["spec"].get("predictor", {})
         try:
-            runtime = select_runtime(self.store, namespace, model)
+            custom = bool(predictor.get("containers"))
+            runtime = None if custom else select_runtime(self.store, namespace, predictor.get("model") or {})
             scaler = autoscaler_class(isvc)
             wanted = [predictor_deployment(isvc, runtime, owns_replicas=scaler == "none"), predictor_service(isvc)]
+            if isvc["spec"].get("transformer"):
+                wanted += [transformer_deployment(isvc), component_service(isvc, "transformer")]
             visibility = (isvc["metadata"].get("labels") or {}).get("networking.kserve.io/visibility")
             exposed = visibility != "cluster-local"
             if exposed:
@@ -192,33 +200,49 @@ class InferenceServiceController(Controller):
         if scaler == "keda" and self.store.find("CustomResourceDefinition", "", "scaledobjects.keda.sh") is None:
             raise TemporaryError('failed to create ScaledObject: no matches for kind "ScaledObject" in version '
                                  '"keda.sh/v1alpha1" (install KEDA first: manifests/platform/)')
-        deploy = self.ensure_children(isvc, CHILD_KINDS, wanted)[0]
+        children = self.ensure_children(isvc, CHILD_KINDS, wanted)
+        deploy = children[0]
         pods = [p for p in self.store.list("Pod", namespace) if owned_by(p, deploy)]
-        self._write_status(isvc, prev, deploy, runtime, pods, exposed)
+        transformer = None
+        if isvc["spec"].get("transformer"):
+            transformer_deploy = next(c for c in children if c["kind"] == "Deployment" and c is not deploy)
+            transformer = predictor_condition(transformer_deploy, [p for p in self.store.list("Pod", namespace)
+                                                                   if owned_by(p, transformer_deploy)])
+        self._write_status(isvc, prev, deploy, runtime, pods, exposed, transformer)
         return DONE
 
-    def _write_status(self, isvc, prev, deploy, runtime, pods, exposed: bool) -> None:
+    def _write_status(self, isvc, prev, deploy, runtime, pods, exposed: bool,
+                      transformer: tuple[bool, str, str] | None) -> None:
         name, namespace = isvc["metadata"]["name"], ns(isvc)
         conds = prev.get("conditions")
         predictor_ready, reason, message = predictor_condition(deploy, pods)
         # A cluster-local service gets no Ingress, and its IngressReady is True all the same: its URL is the
-        # predictor Service's cluster address (kserve reconcilers/ingress/kube_ingress_reconciler.go, v0.20.0).
-        ready = predictor_ready
+        # entry point Service's cluster address (kserve reconcilers/ingress/kube_ingress_reconciler.go, v0.20.0).
+        ingress_ready = transformer is None or transformer[0]
+        ready = predictor_ready and ingress_ready
         url = f"http://{host_of(isvc)}"
+        address = f"http://{entry_point(isvc)}.{namespace}.svc.cluster.local"
+        conditions = [condition("IngressReady", ingress_ready, "" if ingress_ready else "Transformer ingress not created",
+                                "", conds),
+                      condition("PredictorReady", predictor_ready, reason, message, conds)]
+        components: dict[str, Any] = {"predictor": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"
+                                                    if transformer else url}}
+        if transformer is not None:
+            conditions.append(condition("TransformerReady", *transformer, conds))
+            components["transformer"] = {"url": url}
+        not_ready = "PredictorNotReady" if not predictor_ready else "IngressNotReady"
+        conditions.append(condition("Ready", ready, "" if ready else not_ready, "", conds))
         status = {
             "observedGeneration": isvc["metadata"]["generation"],
             "deploymentMode": "Standard",
-            "url": url if exposed else f"http://{name}-predictor.{namespace}.svc.cluster.local",
-            "address": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"},
-            runtime_key(runtime): runtime["metadata"]["name"],
-            "components": {"predictor": {"url": url}},
-            "conditions": [
-                condition("IngressReady", True, "", "", conds),
-                condition("PredictorReady", predictor_ready, reason, message, conds),
-                condition("Ready", ready, "" if ready else "PredictorNotReady", "", conds),
-            ],
-            "modelStatus": model_status(pods, ready, readiness_failures(self.store, pods)),
+            "url": url if exposed else address,
+            "address": {"url": address},
+            "components": components,
+            "conditions": conditions,
+            "modelStatus": model_status(pods, predictor_ready, readiness_failures(self.store, pods)),
         }
+        if runtime is not None:
+            status[runtime_key(runtime)] = runtime["metadata"]["name"]
         was_ready = is_true(isvc)
         self.store.set_status("InferenceService", namespace, name, status)
         if ready and not was_ready:

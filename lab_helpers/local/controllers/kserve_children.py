@@ -1,7 +1,11 @@
 """Pure builders of what KServe's Standard-mode reconcilers create for an InferenceService.
 
-Deployment ``<isvc>-predictor`` (the runtime's ``kserve-container`` merged with the model spec, and a
-storage-initializer), Service, Ingress, and the autoscaler the class annotation asks for:
+Deployment ``<isvc>-predictor`` (the runtime's ``kserve-container`` merged with the model spec, or a
+custom predictor's own ``containers[0]``, and a storage-initializer), Service, Ingress, and with
+``spec.transformer`` a ``<isvc>-transformer`` Deployment and Service whose container is told the
+predictor's cluster-local host by ``--predictor_host`` and which becomes the Ingress's backend
+(kserve components/transformer.go, v1beta1/transformer_custom.go, ingress/kube_ingress_reconciler.go).
+Then the autoscaler the class annotation asks for:
 ``hpa`` (the default) an autoscaling/v2 HPA, ``keda`` a KEDA ScaledObject, ``external`` and ``none``
 nothing. Who owns ``Deployment.spec.replicas`` follows the class: only for ``none`` does KServe
 write it (``replicas = minReplicas``); otherwise the Deployment is built without it, so the value
@@ -21,6 +25,7 @@ AUTOSCALER_ANNOTATION = "serving.kserve.io/autoscalerClass"
 AUTOSCALER_CLASSES = ("hpa", "keda", "external", "none")
 SERVER_TYPE_ANNOTATION = "serving.kserve.io/server-type"
 PROVISION_VOLUME = "kserve-provision-location"
+STORAGE_URI_ENV = "STORAGE_URI"  # a custom container's model location, for the storage-initializer
 MODEL_MOUNT = "/mnt/models"
 STORAGE_INITIALIZER_IMAGE = "kserve/storage-initializer:v0.20.0"
 DEFAULT_CPU_UTILIZATION = 80  # the HPA target when the InferenceService names no scaleTarget
@@ -52,6 +57,20 @@ def predictor_name(isvc: dict[str, Any]) -> str:
     return f"{isvc['metadata']['name']}-predictor"
 
 
+def transformer_name(isvc: dict[str, Any]) -> str:
+    return f"{isvc['metadata']['name']}-transformer"
+
+
+def entry_point(isvc: dict[str, Any]) -> str:
+    """The Service the route sends callers to: the transformer when there is one, else the predictor."""
+    return transformer_name(isvc) if isvc["spec"].get("transformer") else predictor_name(isvc)
+
+
+def predictor_host(isvc: dict[str, Any]) -> str:
+    """What KServe passes as ``--predictor_host``: ``<isvc>-predictor.<namespace>``, resolved by cluster DNS."""
+    return f"{predictor_name(isvc)}.{ns(isvc)}"
+
+
 def host_of(isvc: dict[str, Any]) -> str:
     return f"{isvc['metadata']['name']}-{ns(isvc)}.{INGRESS_DOMAIN}"
 
@@ -69,6 +88,36 @@ def _merge_resources(runtime_container: dict[str, Any], model: dict[str, Any]) -
 def _templated(value: str, name: str, model_class: str) -> str:
     """KServe's ServingRuntime placeholders: ``{{.Name}}`` and ``{{.Labels.modelClass}}``."""
     return value.replace("{{.Name}}", name).replace("{{.Labels.modelClass}}", model_class)
+
+
+def custom_predictor_container(isvc: dict[str, Any]) -> dict[str, Any]:
+    """A custom predictor's ``containers[0]`` as written: KServe adds nothing to its args, and a
+    ``STORAGE_URI`` env asks for the storage-initializer (mounted at /mnt/models)."""
+    container = copy.deepcopy(isvc["spec"]["predictor"]["containers"][0])
+    if _env_value(container, STORAGE_URI_ENV):
+        container.setdefault("volumeMounts", []).append(
+            {"name": PROVISION_VOLUME, "mountPath": MODEL_MOUNT, "readOnly": True})
+    return container
+
+
+def _env_value(container: dict[str, Any], name: str) -> str | None:
+    return next((e.get("value") for e in container.get("env") or [] if e.get("name") == name), None)
+
+
+def transformer_container(isvc: dict[str, Any]) -> dict[str, Any]:
+    """The transformer's ``containers[0]`` with the args KServe appends when absent (``--model_name``,
+    ``--predictor_host``, ``--http_port``) and the ``INFERENCE_SERVICE_NAME`` env
+    (CustomTransformer.GetContainer)."""
+    container = copy.deepcopy(isvc["spec"]["transformer"]["containers"][0])
+    args = [str(a) for a in container.get("args") or []]
+    for flag, value in (("--model_name", isvc["metadata"]["name"]), ("--predictor_host", predictor_host(isvc)),
+                        ("--http_port", "8080")):
+        if not any(a == flag or a.startswith(flag + "=") for a in args):
+            args += [flag, value]
+    container["args"] = args
+    container["env"] = [*(container.get("env") or []),
+                        {"name": "INFERENCE_SERVICE_NAME", "value": isvc["metadata"]["name"]}]
+    return container
 
 
 def predictor_container(isvc: dict[str, Any], runtime: dict[str, Any]) -> dict[str, Any]:
@@ -109,43 +158,72 @@ def predictor_container(isvc: dict[str, Any], runtime: dict[str, Any]) -> dict[s
     return out
 
 
-def predictor_deployment(isvc: dict[str, Any], runtime: dict[str, Any], owns_replicas: bool) -> dict[str, Any]:
-    """The ``<isvc>-predictor`` Deployment; `spec.replicas` only when KServe owns it (class ``none``)."""
-    name, namespace = isvc["metadata"]["name"], ns(isvc)
+def predictor_deployment(isvc: dict[str, Any], runtime: dict[str, Any] | None,
+                         owns_replicas: bool) -> dict[str, Any]:
+    """The ``<isvc>-predictor`` Deployment; `spec.replicas` only when KServe owns it (class ``none``).
+
+    `runtime` is None for a custom predictor (``spec.predictor.containers``)."""
     predictor = isvc["spec"]["predictor"]
-    model = predictor.get("model") or {}
-    app = f"isvc.{predictor_name(isvc)}"
-    labels = {"app": app, "serving.kserve.io/inferenceservice": name, "component": "predictor",
-              **(predictor.get("labels") or {})}
-    storage_uri = model.get("storageUri")
-    pod_spec: dict[str, Any] = {"containers": [predictor_container(isvc, runtime)]}
+    if runtime is None:
+        container = custom_predictor_container(isvc)
+        storage_uri = _env_value(container, STORAGE_URI_ENV)
+    else:
+        container = predictor_container(isvc, runtime)
+        storage_uri = (predictor.get("model") or {}).get("storageUri")
+    return _component_deployment(isvc, "predictor", container, storage_uri,
+                                 int(predictor.get("minReplicas", 1)) if owns_replicas else None)
+
+
+def transformer_deployment(isvc: dict[str, Any]) -> dict[str, Any]:
+    """The ``<isvc>-transformer`` Deployment. Simplified: KServe owns its replicas (``minReplicas``, default 1);
+    upstream also gives it the autoscaler of the class annotation."""
+    transformer = isvc["spec"]["transformer"]
+    return _component_deployment(isvc, "transformer", transformer_container(isvc), None,
+                                 int(transformer.get("minReplicas", 1) or 1))
+
+
+def _component_deployment(isvc: dict[str, Any], component: str, container: dict[str, Any],
+                          storage_uri: str | None, replicas: int | None) -> dict[str, Any]:
+    name, namespace = isvc["metadata"]["name"], ns(isvc)
+    spec_part = isvc["spec"][component]
+    deploy_name = f"{name}-{component}"
+    app = f"isvc.{deploy_name}"
+    labels = {"app": app, "serving.kserve.io/inferenceservice": name, "component": component,
+              **(spec_part.get("labels") or {})}
+    pod_spec: dict[str, Any] = {"containers": [container]}
     # The logger spec travels as internal annotations, which the agent injector turns into the agent's flags.
-    annotations = {**(predictor.get("annotations") or {}), **logger_annotations(predictor.get("logger"))}
+    annotations = {**(spec_part.get("annotations") or {}), **logger_annotations(spec_part.get("logger"))}
     if storage_uri:
         pod_spec["initContainers"] = [{
             "name": "storage-initializer", "image": STORAGE_INITIALIZER_IMAGE, "args": [storage_uri, MODEL_MOUNT],
             "volumeMounts": [{"name": PROVISION_VOLUME, "mountPath": MODEL_MOUNT}]}]
         pod_spec["volumes"] = [{"name": PROVISION_VOLUME, "emptyDir": {}}]
         annotations["serving.kserve.io/storage-initializer-sourceuri"] = storage_uri
-    if predictor.get("serviceAccountName"):
-        pod_spec["serviceAccountName"] = predictor["serviceAccountName"]
+    if spec_part.get("serviceAccountName"):
+        pod_spec["serviceAccountName"] = spec_part["serviceAccountName"]
     spec: dict[str, Any] = {"selector": {"matchLabels": {"app": app}},
                             "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec}}
-    if owns_replicas:
-        spec["replicas"] = int(predictor.get("minReplicas", 1))
+    if replicas is not None:
+        spec["replicas"] = replicas
     return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": predictor_name(isvc), "namespace": namespace, "labels": labels}, "spec": spec}
+            "metadata": {"name": deploy_name, "namespace": namespace, "labels": labels}, "spec": spec}
 
 
-def _component_labels(isvc: dict[str, Any]) -> dict[str, str]:
-    return {"serving.kserve.io/inferenceservice": isvc["metadata"]["name"], "component": "predictor"}
+def _component_labels(isvc: dict[str, Any], component: str = "predictor") -> dict[str, str]:
+    return {"serving.kserve.io/inferenceservice": isvc["metadata"]["name"], "component": component}
 
 
 def predictor_service(isvc: dict[str, Any]) -> dict[str, Any]:
+    return component_service(isvc, "predictor")
+
+
+def component_service(isvc: dict[str, Any], component: str) -> dict[str, Any]:
+    """``<isvc>-<component>``: port 80 to the container's 8080, selecting that component's pods."""
+    name = f"{isvc['metadata']['name']}-{component}"
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": predictor_name(isvc), "namespace": ns(isvc), "labels": _component_labels(isvc)},
-            "spec": {"selector": {"app": f"isvc.{predictor_name(isvc)}"},
-                     "ports": [{"name": predictor_name(isvc), "port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+            "metadata": {"name": name, "namespace": ns(isvc), "labels": _component_labels(isvc, component)},
+            "spec": {"selector": {"app": f"isvc.{name}"},
+                     "ports": [{"name": name, "port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
 
 
 def predictor_ingress(isvc: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +232,7 @@ def predictor_ingress(isvc: dict[str, Any]) -> dict[str, Any]:
             "metadata": {"name": name, "namespace": ns(isvc), "labels": {"serving.kserve.io/inferenceservice": name}},
             "spec": {"rules": [{"host": host_of(isvc), "http": {"paths": [{
                 "path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": predictor_name(isvc), "port": {"number": 80}}}}]}}]}}
+                "backend": {"service": {"name": entry_point(isvc), "port": {"number": 80}}}}]}}]}}
 
 
 def _replica_bounds(isvc: dict[str, Any], floor: int) -> tuple[int, int]:
