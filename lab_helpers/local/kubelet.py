@@ -273,15 +273,12 @@ class PodWorker:
                     self._set_container(name, True, ready=True, state={"terminated": exit_.terminated()})
                     done.add(name)
                     break
-                count = self._statuses("initContainerStatuses")[name].get("restartCount", 0) + 1
-                self._set_container(name, True, restartCount=count, state={"terminated": exit_.terminated()},
-                                    lastState={"terminated": exit_.terminated()})
-                self._event("BackOff", f"init container {name} failed (exit code {exit_.exit_code}): "
-                                       f"{exit_.message}", "Warning")
                 if self.policy == "Never":
+                    self._set_container(name, True, state={"terminated": exit_.terminated()})
                     self.status["phase"] = "Failed"
                     self._publish()
                     return False
+                self._back_off(name, True, exit_, backoff)  # the pod stays Pending (kubectl: Init:CrashLoopBackOff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_CAP)
         self.status["initialized"] = True
@@ -299,20 +296,24 @@ class PodWorker:
             if self.stopping:
                 return
             restart = self.policy == "Always" or (self.policy == "OnFailure" and exit_.exit_code != 0)
-            restarts = self._statuses("containerStatuses")[name].get("restartCount", 0)
             if not restart:
                 self.done.add(name)
                 self._set_container(name, ready=False, started=False, state={"terminated": exit_.terminated()})
                 return
-            state = {"waiting": {"reason": "CrashLoopBackOff",
-                                 "message": f"back-off {backoff:.0f}s restarting failed container={name} "
-                                            f"pod={self.name}"}}
-            self._set_container(name, ready=False, started=False, restartCount=restarts + 1, state=state,
-                                lastState={"terminated": exit_.terminated()})
-            self._event("BackOff", f"Back-off restarting failed container {name} in pod {self.name}"
-                                   f" (exit code {exit_.exit_code}, {exit_.reason}: {exit_.message})", "Warning")
+            self._back_off(name, False, exit_, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_CAP)
+
+    def _back_off(self, name: str, init: bool, exit_: ContainerExit, backoff: float) -> None:
+        """A failed container (init or not) waits in CrashLoopBackOff with its last exit beside, as a kubelet shows
+        it, and the kubelet's BackOff event says so (the lab adds the exit to the event's message)."""
+        restarts = self._statuses("initContainerStatuses" if init else "containerStatuses")[name].get("restartCount", 0)
+        waiting = {"reason": "CrashLoopBackOff",
+                   "message": f"back-off {backoff:.0f}s restarting failed container={name} pod={self.name}"}
+        self._set_container(name, init, ready=False, started=False, restartCount=restarts + 1,
+                            state={"waiting": waiting}, lastState={"terminated": exit_.terminated()})
+        self._event("BackOff", f"Back-off restarting failed container {name} in pod {self.name}"
+                               f" (exit code {exit_.exit_code}, {exit_.reason}: {exit_.message})", "Warning")
 
     async def _run_process(self, container: dict[str, Any], init: bool, adopt: bool = False) -> ContainerExit:
         """Start (or adopt) the container's process and wait for it to end, enforcing memory and probes."""

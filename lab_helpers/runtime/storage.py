@@ -91,6 +91,9 @@ def _download_http(uri: str, dest: Path) -> None:
             with open(target, "wb") as out:
                 for chunk in response.iter_bytes():
                     out.write(chunk)
+    except (httpx.ConnectError, httpx.TimeoutException) as exc:  # KServe's wording (storage_errors.py)
+        raise StorageError(f"Failed to connect to HTTP endpoint '{urlsplit(uri).hostname}'. "
+                           f"({type(exc).__name__}: {exc})") from exc
     except httpx.HTTPError as exc:
         raise StorageError(f"URI: {uri} could not be downloaded: {type(exc).__name__}: {exc}") from exc
     _unpack_if_archive(target, dest)

@@ -127,7 +127,8 @@ def model_status(pods: list[dict[str, Any]], ready: bool, unready: dict[str, str
     for pod in pods:
         status = pod.get("status") or {}
         for init in status.get("initContainerStatuses") or []:
-            term = (init.get("state") or {}).get("terminated") or {}
+            # Failed, or waiting in CrashLoopBackOff to be rerun: then its last exit is the failure (as upstream).
+            term = (init.get("state") or {}).get("terminated") or (init.get("lastState") or {}).get("terminated") or {}
             if term and term.get("exitCode", 0) != 0:
                 return _failed(term, pod, copies)
         for main in status.get("containerStatuses") or []:
