@@ -77,8 +77,13 @@ class Lab(ABC):
         """Placeholders every manifest may use, overridden by the environment, then by the caller."""
         # LAB_RUNTIME_IMAGE: the lab's model server image (docker/runtime/Dockerfile); push your own build for a cluster.
         # DRIFT_IMAGE: the inference-event receiver and drift job (docker/drift/Dockerfile), likewise.
+        # TRANSFORMER_IMAGE, CUSTOM_PREDICTOR_IMAGE, BATCH_SCORER_IMAGE: the inference-shape images
+        # (docker/transformer, docker/custom-predictor, docker/batch-scorer), likewise.
         defaults = {"NAMESPACE": self.namespace, "SERVICE_ACCOUNT": "default",
-                    "LAB_RUNTIME_IMAGE": "serving-lab/runtime:0.1", "DRIFT_IMAGE": "serving-lab/drift:0.1"}
+                    "LAB_RUNTIME_IMAGE": "serving-lab/runtime:0.1", "DRIFT_IMAGE": "serving-lab/drift:0.1",
+                    "TRANSFORMER_IMAGE": "serving-lab/transformer:0.1",
+                    "CUSTOM_PREDICTOR_IMAGE": "serving-lab/custom-predictor:0.1",
+                    "BATCH_SCORER_IMAGE": "serving-lab/batch-scorer:0.1"}
         return {**{k: os.environ.get(k, v) for k, v in defaults.items()}, **(given or {})}
 
     def require(self, *steps: str) -> None:
