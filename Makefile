@@ -11,7 +11,7 @@ TRITON_PYTHON ?= python3.11
 TRITON_PACKAGES := nvidia-pytriton==0.7.0 'numpy<2' 'onnxruntime>=1.32.0'
 ARGS ?=
 
-.PHONY: lab test unit nbtest refresh jupyter bench setup system-deps triton-image clean down schemas
+.PHONY: lab test unit nbtest refresh jupyter bench setup system-deps triton-image clean down schemas site
 
 setup: system-deps $(STAMP) triton-image
 
@@ -44,8 +44,8 @@ system-deps:
 	fi
 	@# wrk: the C load generator of `bench runtimes`; libpython3.11: what Triton's Python-backend stub links;
 	@# hey: what the local Flagger load tester runs for a canary's rollout webhook; prometheus-pushgateway:
-	@# where the drift job pushes its gauges.
-	@for pkg in wrk libpython3.11 hey prometheus-pushgateway; do \
+	@# where the drift job pushes its gauges; chromium + chromium-driver: the headless browser the site's check drives.
+	@for pkg in wrk libpython3.11 hey prometheus-pushgateway chromium chromium-driver; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 && continue; \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian package: $$pkg"; \
@@ -65,6 +65,10 @@ unit:
 
 nbtest:
 	$(PY) -m lab_helpers nbtest --target local
+
+# Rebuild build/site/ from build/executed/ (no re-run) and open every page in headless Chromium.
+site: setup
+	$(PY) -m lab_helpers site --check
 
 refresh: setup
 	$(PY) -m lab_helpers refresh $(ARGS)

@@ -24,6 +24,12 @@ def _nbtest(args: argparse.Namespace) -> int:
     return run_nbval(target=args.target, only=args.only, start=args.start, cell_timeout=args.cell_timeout)
 
 
+def _site(args: argparse.Namespace) -> int:
+    from .site.build import main
+
+    return main(check=args.check)
+
+
 def _local(args: argparse.Namespace) -> int:
     from .local import control
 
@@ -54,7 +60,7 @@ def _bench(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lab_helpers", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "execute the notebook series headless into build/executed/ and render HTML"),
+    for name, help_ in (("run", "execute the notebook series headless into build/executed/ and build the site"),
                         ("refresh", "re-execute on the local target and write outputs back into notebooks/"),
                         ("nbtest", "check committed checkpoint outputs with nbval")):
         s = sub.add_parser(name, help=help_)
@@ -63,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--from", dest="start", metavar="NN", help="start at this notebook number")
         s.add_argument("--cell-timeout", type=int, default=900, help="seconds per cell")
         s.set_defaults(func=_nbtest if name == "nbtest" else _run)
+    site = sub.add_parser("site", help="rebuild build/site/ from build/executed/ alone, without re-running")
+    site.add_argument("--check", action="store_true", help="then open every page in headless Chromium")
+    site.set_defaults(func=_site)
     for name, help_ in (("up", "start the local control plane"), ("down", "stop it and every process it runs"),
                         ("status", "is it running, and what does it run")):
         sub.add_parser(name, help=help_).set_defaults(func=_local)

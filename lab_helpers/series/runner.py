@@ -1,4 +1,4 @@
-"""Headless execution of the notebook series with papermill: progress, named failures, HTML for review."""
+"""Headless execution of the notebook series with papermill: progress, named failures, a run record, the site."""
 from __future__ import annotations
 
 import sys
@@ -14,6 +14,7 @@ from papermill.execute import ERROR_MARKER_TAG
 from .kernels import IPCKernelManager
 from .notebook_files import series, write_clean
 from ..paths import build_dir
+from ..site import checkpoints, run_record
 
 KERNEL = "python3"  # the kernel of the interpreter running papermill, i.e. the lab's venv
 
@@ -56,48 +57,56 @@ def execute(notebook: Path, output: Path, parameters: dict, cell_timeout: int) -
                               f"{exc.ename}: {exc.evalue}", output) from None
 
 
-def render_html(executed: list[Path], site: Path) -> Path:
-    """HTML copies plus an index page, for reading the series as a portfolio."""
-    from nbconvert import HTMLExporter
-
-    site.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
-    links = []
-    for path in executed:
-        body, _ = exporter.from_notebook_node(nbformat.read(str(path), as_version=4))
-        (site / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
-        links.append(f'<li><a href="{path.stem}.html">{path.stem}</a></li>')
-    index = site / "index.html"
-    index.write_text("<html><body><h1>Serving Lab: executed notebooks</h1><ul>"
-                     + "".join(links) + "</ul></body></html>", encoding="utf-8")
-    return index
+def _record_for(target: str, mode: str, executed_dir: Path, whole_series: bool) -> run_record.RunRecord:
+    """A fresh record for a whole run; a partial one (--only/--from) updates the last record of the same kind."""
+    last = None if whole_series else run_record.load(executed_dir)
+    if last is not None and (last.target, last.mode) == (target, mode):
+        return last
+    return run_record.RunRecord(target=target, mode=mode)
 
 
 def run_series(target: str = "local", only: str | None = None, start: str | None = None,
                cell_timeout: int = 900, refresh: bool = False, out=None) -> list[Path]:
     """Execute the series in order; stop at the first failure, naming notebook and cell.
 
-    With `refresh`, executed outputs are written back into notebooks/ (volatile metadata stripped),
-    which is how the committed reference outputs that nbval compares against are produced.
+    Each notebook's outcome, time and checkpoint comparison with its committed outputs go into
+    build/executed/run.json as the run goes. With `refresh`, executed outputs are written back into
+    notebooks/ (volatile metadata stripped), which is how the committed reference outputs that nbval
+    compares against are produced; otherwise the run ends by building the site (build/site/).
     """
     out = out or sys.stdout
     books = series(only=only, start=start)
     executed_dir = build_dir() / "executed"
     executed_dir.mkdir(parents=True, exist_ok=True)
     parameters = {} if refresh else {"target": target}
+    record = _record_for(target, "refresh" if refresh else "run", executed_dir, only is None and start is None)
+    rules = checkpoints.sanitizers()
     done: list[Path] = []
     total_start = time.monotonic()
     for i, book in enumerate(books, 1):
         print(f"[{i}/{len(books)}] {book.name} (target={target}) ...", file=out, flush=True)
         started = time.monotonic()
         output = executed_dir / book.name
-        execute(book, output, parameters, cell_timeout)
+        try:
+            execute(book, output, parameters, cell_timeout)
+        except NotebookFailure as failure:
+            record.add(run_record.NotebookResult(book.name, "failed", round(time.monotonic() - started, 1),
+                                                 error=f"cell {failure.cell}: {failure.error}"))
+            record.save(executed_dir)
+            raise
+        result = run_record.NotebookResult(book.name, "ok", round(time.monotonic() - started, 1),
+                                           checkpoints=checkpoints.compare(output, book, rules))
+        record.add(result)
+        record.save(executed_dir)
         if refresh:
             write_clean(nbformat.read(str(output), as_version=4), book)
         done.append(output)
-        print(f"      ok in {time.monotonic() - started:.1f} s", file=out, flush=True)
-    if done and not refresh:
-        index = render_html(done, build_dir() / "site")
-        print(f"HTML for reading: {index}", file=out)
+        differ = "" if result.checkpoints.match else f", {len(result.checkpoints.differing)} checkpoint(s) differ"
+        print(f"      ok in {result.seconds:.1f} s{differ}", file=out, flush=True)
     print(f"{len(done)} notebook(s) in {time.monotonic() - total_start:.1f} s", file=out, flush=True)
+    if done and not refresh:
+        from ..site.build import build_site
+
+        site_start = time.monotonic()
+        print(f"site: {build_site()} (built in {time.monotonic() - site_start:.1f} s)", file=out, flush=True)
     return done

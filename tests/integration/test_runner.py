@@ -5,6 +5,7 @@ import nbformat
 import pytest
 
 from lab_helpers.series.runner import NotebookFailure, run_series
+from lab_helpers.site import run_record
 
 
 def _write(path, *sources):
@@ -16,7 +17,7 @@ def _write(path, *sources):
     nbformat.write(nb, str(path))
 
 
-def test_runs_in_order_injects_target_and_renders_html(series_dir, tmp_path, capfd):
+def test_runs_in_order_injects_target_records_and_builds_the_site(series_dir, tmp_path, capfd):
     _write(series_dir / "00_first.ipynb", "print('target is', target)")
     _write(series_dir / "01_second.ipynb", "print(40 + 2)")
     done = run_series(target="kubernetes", cell_timeout=60)
@@ -24,7 +25,12 @@ def test_runs_in_order_injects_target_and_renders_html(series_dir, tmp_path, cap
     first = nbformat.read(str(done[0]), as_version=4)
     outputs = "".join(o.get("text", "") for c in first.cells if c.cell_type == "code" for o in c.outputs)
     assert "target is kubernetes" in outputs
-    assert (tmp_path / "build" / "site" / "index.html").read_text().count("<li>") == 2
+    record = run_record.load(tmp_path / "build" / "executed")
+    assert [(r.notebook, r.status) for r in record.notebooks] == [("00_first.ipynb", "ok"), ("01_second.ipynb", "ok")]
+    assert record.target == "kubernetes" and record.mode == "run"
+    site = tmp_path / "build" / "site"
+    assert 'href="notebooks/00_first.html"' in (site / "index.html").read_text()
+    assert (site / "notebooks" / "01_second.html").exists()
     out, err = capfd.readouterr()
     assert "[1/2] 00_first.ipynb" in out and "[2/2] 01_second.ipynb" in out
     assert "without encryption" not in err  # kernels on private Unix sockets, not loopback TCP
@@ -40,6 +46,8 @@ def test_failure_names_notebook_and_cell_and_keeps_partial_output(series_dir, tm
     assert failure.cell == 3  # markdown 0, parameters 1, y = 2 at 2, the raise at 3
     assert "RuntimeError: boom" in str(failure)
     assert failure.output.exists()
+    failed = run_record.load(tmp_path / "build" / "executed").result_for("01_broken.ipynb")
+    assert failed.status == "failed" and "cell 3: RuntimeError: boom" in failed.error
     partial = nbformat.read(str(failure.output), as_version=4)
     assert any(o.get("ename") == "RuntimeError" for c in partial.cells if c.cell_type == "code" for o in c.outputs)
 
