@@ -33,7 +33,13 @@ def _site(args: argparse.Namespace) -> int:
 def _local(args: argparse.Namespace) -> int:
     from .local import control
 
-    return {"up": control.up, "down": control.down, "status": control.status}[args.command]()
+    code = {"up": control.up, "down": control.down, "status": control.status}[args.command]()
+    if args.command == "down":  # notebook 12's standalone servers run outside the local target
+        from .compare.servers import stop_recorded
+
+        for name in stop_recorded():
+            print(f"stopped standalone server {name} (left by an interrupted notebook 12)")
+    return code
 
 
 def _doctor(args: argparse.Namespace) -> int:
