@@ -13,6 +13,8 @@ from typing import Any, ContextManager, Iterable
 
 from . import prereqs
 from .batch import manual_job
+from .diagnosis import ServiceDiagnosis, diagnose_inference_service
+from .faults import Injection, Scenario, clear_fault, inject_fault
 from .policy.callers import CallResult
 from .policy.flows import Flow
 from .prom.client import PromClient
@@ -89,6 +91,21 @@ class Lab(ABC):
     def require(self, *steps: str) -> None:
         """Idempotently create what earlier notebooks would have (e.g. ``"kserve"``, ``"iris"``)."""
         prereqs.require(self, *steps)
+
+    def diagnose(self, service: str, namespace: str | None = None) -> ServiceDiagnosis:
+        """Why an InferenceService is not serving: its status, its pods' container exits and its events read
+        in turn, the cause named (one of `diagnosis.CAUSES`, or None), the runbook, and the evidence trail."""
+        return diagnose_inference_service(self, service, namespace)
+
+    def inject_fault(self, service: str, scenario: str | Scenario | None = None, seed: int | None = None,
+                     namespace: str | None = None, timeout: float = 60.0) -> Injection:
+        """Redeploy an InferenceService with one of the exit test's faults (`faults.SCENARIOS`): the named
+        `scenario`, else one drawn at random with `seed`. Keep the returned Injection to `clear_fault` it."""
+        return inject_fault(self, service, scenario, seed, namespace, timeout)
+
+    def clear_fault(self, injection: Injection) -> dict[str, Any]:
+        """Apply the spec the fault replaced (wait for Ready afterwards)."""
+        return clear_fault(self, injection)
 
     @property
     @abstractmethod
