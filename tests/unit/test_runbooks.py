@@ -1,6 +1,7 @@
 """Every runbook an error points to exists, every diagnosis names one, and the index covers them all."""
 import ast
 import re
+from pathlib import Path
 
 from lab_helpers.diagnosis import DEFAULT_RUNBOOK, FRAMEWORK_LOAD_RUNBOOK, RUNBOOKS, diagnose
 from lab_helpers.paths import REPO_ROOT
@@ -168,3 +169,60 @@ def test_the_specific_model_load_pages_are_in_the_index():
     text = INDEX.read_text()
     for special in (FRAMEWORK_LOAD_RUNBOOK, RUNBOOKS["OOMKilled"]):
         assert f"]({special.removeprefix('runbooks/')})" in text
+
+
+# --- the commands a runbook tells you to run exist ---
+
+def _runbook_text() -> str:
+    return "\n".join(p.read_text() for p in sorted(RUNBOOK_DIR.glob("*.md")))
+
+
+def test_every_lab_call_in_a_runbook_is_a_verb_of_the_lab():
+    from lab_helpers.api import Lab
+    from lab_helpers.prom.client import PromClient
+
+    calls = set(re.findall(r"\blab\.([a-z_]+)(?:\.([a-z_]+))?\(", _runbook_text()))
+    assert calls, "no lab.…( calls found: the pattern no longer matches the runbooks"
+    unknown = sorted(f"lab.{verb}" + (f".{sub}" if sub else "") for verb, sub in calls
+                     if not hasattr(Lab, verb) or (verb == "prom" and sub and not hasattr(PromClient, sub)))
+    assert not unknown, f"runbooks call what the lab does not have: {unknown}"
+
+
+def _defined_at_top(module: Path) -> set[str]:
+    names = set()
+    for node in ast.parse(module.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def test_every_lab_helpers_name_in_a_runbook_exists():
+    """Read from the source, not imported: importing the drift and bench modules costs seconds."""
+    text = _runbook_text()
+    names = set(re.findall(r"\blab_helpers(?:\.[a-z_]+)+", text))
+    names |= {f"lab_helpers.{module}.{name.strip()}" for module, names_ in
+              re.findall(r"from lab_helpers\.([a-z_.]+) import ([a-z_, ]+)", text) for name in names_.split(",")}
+    assert names
+    for dotted in sorted(names):
+        parts, path = dotted.split("."), REPO_ROOT
+        while parts and ((path / parts[0]).is_dir() or (path / f"{parts[0]}.py").is_file()):
+            path = path / parts.pop(0)
+        module = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        assert module.is_file(), f"runbooks name {dotted}: no module"
+        assert len(parts) <= 1, f"runbooks name {dotted}: {module.relative_to(REPO_ROOT)} has no {parts[0]}"
+        assert not parts or parts[0] in _defined_at_top(module), \
+            f"runbooks name {dotted}: {module.relative_to(REPO_ROOT)} defines no {parts[0]}"
+
+
+def test_every_cli_command_in_a_runbook_exists():
+    from lab_helpers.cli import parser
+
+    commands = set(re.findall(r"python -m lab_helpers ([a-z]+)", _runbook_text()))
+    assert commands
+    known = set(next(a for a in parser()._actions if a.dest == "command").choices)
+    assert commands <= known, f"runbooks run commands the CLI does not have: {sorted(commands - known)}"
