@@ -81,6 +81,7 @@ bench: setup
 	$(PY) -m lab_helpers bench canary
 	$(PY) -m lab_helpers bench policy
 	$(PY) -m lab_helpers bench inference_logger
+	$(PY) -m lab_helpers bench compare
 
 jupyter: setup
 	$(PY) -m pip install --quiet -e '.[test,jupyter]'

@@ -54,7 +54,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 # Benchmarks with a module of their own take their arguments after the name; the rest go to bench.gateway,
 # which also runs its own helper processes (serve-runtime, serve-gateway).
-OWN_MODULE_BENCHES = ("coldstart", "runtimes", "policy", "canary", "inference_logger")
+OWN_MODULE_BENCHES = ("coldstart", "runtimes", "policy", "canary", "inference_logger", "compare")
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -86,6 +86,11 @@ def stop_all(servers: Iterable[StandaloneServer]) -> None:
         server.stop()
 
 
+def recorded(home: Path | None = None) -> list[str]:
+    """Names of the standalone servers recorded as running (none once a run has stopped them)."""
+    return sorted(_read(records_path(home)))
+
+
 def stop_recorded(home: Path | None = None) -> list[str]:
     """Stop every recorded server still running (an interrupted notebook's), forget the records; their names."""
     path = records_path(home)
