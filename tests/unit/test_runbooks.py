@@ -3,14 +3,25 @@ import ast
 import re
 from pathlib import Path
 
-from lab_helpers.diagnosis import DEFAULT_RUNBOOK, FRAMEWORK_LOAD_RUNBOOK, RUNBOOKS, diagnose
+from lab_helpers.diagnosis import DEFAULT_RUNBOOK, FRAMEWORK_LOAD_RUNBOOK, RUNBOOKS, diagnose, diagnosed_reasons
 from lab_helpers.paths import REPO_ROOT
+
+
+def _strings_outside_docstrings(tree: ast.AST) -> list[str]:
+    """String constants a program can print: every one but the docstrings (which may name example paths)."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
 
 
 def test_every_runbook_referenced_in_code_exists():
     referenced = set(RUNBOOKS.values()) | {DEFAULT_RUNBOOK}
     for source in (REPO_ROOT / "lab_helpers").rglob("*.py"):
-        referenced |= set(re.findall(r"runbooks/[a-z0-9-]+\.md", source.read_text()))
+        for text in _strings_outside_docstrings(ast.parse(source.read_text())):
+            referenced |= set(re.findall(r"runbooks/[a-z0-9-]+\.md", text))
+    assert "runbooks/caller-denied.md" in referenced  # named by lab_helpers/policy/rules.py: the scan reads code
     missing = sorted(p for p in referenced if not (REPO_ROOT / p).is_file())
     assert not missing, f"runbooks named in lab_helpers but missing: {missing}"
 
@@ -112,10 +123,10 @@ def _reasons_in(tree: ast.AST) -> set[str]:
 
 
 def emitted_reasons() -> set[str]:
-    """Every status reason a diagnosis can surface: the ones the diagnosis maps, the one it makes up for an
-    object with no status, and the literal reasons the local controllers, kubelet and router write into
-    status (not the API server's error replies, which are no object's status)."""
-    reasons = set(RUNBOOKS) | {"NotReady"}
+    """Every status reason a diagnosis can surface: the ones the diagnosis says it carries, and the literal
+    reasons the local controllers, kubelet and router write into status (not the API server's error replies,
+    which are no object's status)."""
+    reasons = set(diagnosed_reasons())
     local = REPO_ROOT / "lab_helpers" / "local"
     for source in [*sorted((local / "controllers").glob("*.py")), local / "kubelet.py", local / "routing.py"]:
         reasons |= _reasons_in(ast.parse(source.read_text()))
