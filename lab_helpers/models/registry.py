@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 import joblib
 import mlflow
 import pandas as pd
-import skops.io
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
@@ -35,7 +34,6 @@ from mlflow.models.model import ModelInfo
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from ..errors import LabError, NotFound
-from .onnx_export import checked_onnx
 from .training import LAB_MODELS, ModelSpec, TrainedModel, spec_hash, train
 from .triton_repository import write_repository
 
@@ -244,6 +242,8 @@ def _log_and_register(
             _write_joblib_dir(trained, staging / SKLEARN_DIR)
             mlflow.log_artifacts(str(staging / SKLEARN_DIR), SKLEARN_DIR)
             if spec.onnx:
+                from .onnx_export import checked_onnx  # skl2onnx and onnx take seconds to import: only here
+
                 # Registered beside the original only once it answers like it on the held-out set.
                 onnx_model, parity = checked_onnx(trained)
                 mlflow.log_metrics({"onnx_max_abs_diff": parity.max_abs_diff,
@@ -274,6 +274,8 @@ def _log_mlflow_model(trained: TrainedModel) -> ModelInfo:
     Loading a skops model needs its non-default types listed as trusted; they are the types of
     an estimator trained right here. Explicit pip requirements skip MLflow's slow inference of them.
     """
+    import skops.io  # lists its trusted types at import by scanning every loaded module: only when logging
+
     X_train = trained.dataset.X_train
     with warnings.catch_warnings():
         # Class ids are integers; MLflow hints that integer columns cannot hold missing values.
