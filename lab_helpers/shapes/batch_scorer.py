@@ -53,7 +53,8 @@ def format_rows(rows: list[dict[str, Any]], labels: list[str] | None = None) -> 
 
 
 async def score_rows(rows: list[dict[str, Any]], url: str, model: str, batch_size: int, concurrency: int,
-                     host: str | None = None, timeout: float = 30.0) -> list[str]:
+                     host: str | None = None, timeout: float = 30.0,
+                     transport: httpx.AsyncBaseTransport | None = None) -> list[str]:
     """One label per row, in order: batches of `batch_size`, at most `concurrency` requests in flight."""
     if batch_size < 1 or concurrency < 1:
         raise ValueError(f"batch size and concurrency must be >= 1, got {batch_size} and {concurrency}")
@@ -68,7 +69,7 @@ async def score_rows(rows: list[dict[str, Any]], url: str, model: str, batch_siz
                 first = index * batch_size
                 raise ScoringError(f"rows {first}-{first + len(batch) - 1}: {exc}") from exc
 
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
         results = await asyncio.gather(*(score(i, batch) for i, batch in enumerate(batches)))
     return [label for labels in results for label in labels]
 

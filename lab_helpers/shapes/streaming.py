@@ -51,14 +51,15 @@ async def _until(loop: asyncio.AbstractEventLoop, start: float, offset: float) -
 
 
 async def consume(events: list[Event], url: str, model: str, host: str | None = None, max_batch: int = 1,
-                  max_wait_s: float = 0.0, timeout: float = 30.0) -> StreamRun:
+                  max_wait_s: float = 0.0, timeout: float = 30.0,
+                  transport: httpx.AsyncBaseTransport | None = None) -> StreamRun:
     """Score `events` in arrival order with one consumer; ``max_batch=1`` is one request per event."""
     if max_batch < 1 or max_wait_s < 0:
         raise ValueError(f"max_batch must be >= 1 and max_wait_s >= 0, got {max_batch} and {max_wait_s}")
     loop = asyncio.get_running_loop()
     latencies: list[float] = [0.0] * len(events)
     requests, position = 0, 0
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
         start = loop.time()
         while position < len(events):
             first = events[position]
