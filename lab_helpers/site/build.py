@@ -2,7 +2,7 @@
 
 The mkdocs config is generated beside the staged sources under build/ (nothing generated is committed).
 The site works from disk (file://) and from any static server: no directory URLs, no web fonts, search
-through material's offline plugin, and notebook pages stripped of CDN scripts by `offline_hook`.
+through material's offline plugin, and notebook pages stripped of CDN scripts by `hooks`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from . import offline_hook, run_record
+from . import hooks, run_record
 from .staging import Staged, stage
 from ..paths import REPO_ROOT, build_dir
 
@@ -40,7 +40,7 @@ def mkdocs_config(staged: Staged, docs: Path, site: Path) -> dict:
         "plugins": ["search", "offline",  # offline: the search index as a script, usable from file://
                     {"mkdocs-jupyter": {"include_requirejs": False, "ignore_h1_titles": False,
                                         "include_source": False, "execute": False}}],
-        "hooks": [offline_hook.__file__],
+        "hooks": [hooks.__file__],
         "markdown_extensions": ["admonition", "attr_list", "tables", {"toc": {"permalink": True}},
                                 "pymdownx.highlight", "pymdownx.superfences"],
         "validation": {"omitted_files": "info", "absolute_links": "info", "unrecognized_links": "info",

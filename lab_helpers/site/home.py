@@ -82,7 +82,10 @@ def _criterion_status(criterion: Criterion, notebooks: list[str], record: RunRec
 
 
 def render(notebooks: list[str], record: RunRecord | None, folders: dict[str, list[str]]) -> str:
-    """Markdown of the home page; `notebooks` are the file names in the site, `folders` each folder's pages, its index first."""
+    """Markdown of the home page.
+
+    `notebooks` are the notebook file names in the site; `folders` each folder's pages, its index first.
+    """
     lines = ["# Serving Lab — portfolio", ""]
     if record is None:
         lines += ["Rendered from the notebooks' committed outputs: no run record beside them, so no run status.", ""]
@@ -95,7 +98,8 @@ def render(notebooks: list[str], record: RunRecord | None, folders: dict[str, li
     lines += ["Each item of the phase's checklist links to the notebook that proves it. *Checkpoints* compares "
               "the cells tagged `nbval-check-output` with the committed outputs, sanitized as `make test` does.", "",
               "## Mastery checklist", "",
-              "| # | mastery item | proved by | this run | time | checkpoints | target |", "|---|---|---|---|---|---|---|"]
+              "| # | mastery item | proved by | this run | time | checkpoints | target |",
+              "|---|---|---|---|---|---|---|"]
     for number, item in enumerate(MASTERY, 1):
         cells = _notebook_cells(_notebook(item.notebooks[0], notebooks), record)
         lines.append(_status_row([str(number), item.text, *cells]))

@@ -35,7 +35,7 @@ def resolve(mention: str, pages: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def _relative_link(target: str) -> bool:
+def is_relative(target: str) -> bool:
     return not re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target)
 
 
@@ -47,9 +47,10 @@ def rewrite_markdown(text: str, pages: Iterable[str], page: str) -> str:
     def link(match: re.Match) -> str:
         target = match.group(2)
         path, _, anchor = target.partition("#")
-        if not _relative_link(target) or not path.endswith((".md", ".ipynb")):
+        if not is_relative(target) or not path.endswith((".md", ".ipynb", "/")):
             return match.group(0)
-        return f"{match.group(1)}{html_name(path)}{'#' + anchor if anchor else ''}{match.group(3)}"
+        page_name = path + "index.html" if path.endswith("/") else html_name(path)
+        return f"{match.group(1)}{page_name}{'#' + anchor if anchor else ''}{match.group(3)}"
 
     def mention(match: re.Match) -> str:
         found = resolve(match.group(1), pages)

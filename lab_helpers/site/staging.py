@@ -24,7 +24,7 @@ HEADING = re.compile(r"^#\s+(.+?)\s*$", re.MULTILINE)
 class Staged:
     """What the site holds, as repo-relative source paths with their titles, for the navigation."""
 
-    notebooks: list[tuple[str, str]]
+    notebooks: list[tuple[str, str]]  # the folder's index first, then the series in order
     sections: dict[str, list[tuple[str, str]]]  # folder -> pages, its index first
 
 
@@ -58,6 +58,9 @@ def _notebook_for_site(source: Path, page: str, pages: set[str]) -> tuple[nbform
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = links.rewrite_markdown(cell.source, pages, page)
+        for out in cell.get("outputs", []):  # Markdown displayed by code (IPython.display.Markdown) too
+            if "text/markdown" in out.get("data", {}):
+                out.data["text/markdown"] = links.rewrite_markdown(out.data["text/markdown"], pages, page)
     if related:
         listed = " · ".join(f"[{p}]({posixpath.relpath(links.html_name(p), 'notebooks')})" for p in related)
         nb.cells.insert(1 if nb.cells else 0, nbformat.v4.new_markdown_cell(f"*Runbooks and decisions this notebook "
@@ -92,6 +95,8 @@ def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path) -> S
         nb, title = _notebook_for_site(book, page, every_page)
         nbformat.write(nb, str(docs / page))
         notebooks.append((page, title))
+    (docs / "notebooks" / "index.md").write_text(_section_index("notebooks", notebooks), encoding="utf-8")
+    notebooks.insert(0, ("notebooks/index.md", "notebooks/"))
     folders = {name: [p for p, _ in pages] for name, pages in sections.items()}
     (docs / "index.md").write_text(home.render([b.name for b in books], record, folders), encoding="utf-8")
     return Staged(notebooks=notebooks, sections=sections)
