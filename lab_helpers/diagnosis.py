@@ -25,6 +25,9 @@ RUNBOOKS: dict[str, str] = {
     "RuntimeUnhealthy": "runbooks/runtime-not-loading-model.md",
     # what diagnose_service names when nothing more specific is known
     "PredictorNotReady": "runbooks/service-not-ready.md",
+    # an InferenceService with a transformer: IngressReady waits for TransformerReady, Ready names the ingress
+    "Transformer ingress not created": "runbooks/service-not-ready.md",
+    "IngressNotReady": "runbooks/service-not-ready.md",
     "MinimumReplicasUnavailable": "runbooks/service-not-ready.md",
     "NotReady": "runbooks/service-not-ready.md",
     "NotFound": "runbooks/service-not-ready.md",
