@@ -86,7 +86,7 @@ def render(notebooks: list[str], record: RunRecord | None, folders: dict[str, li
 
     `notebooks` are the notebook file names in the site; `folders` each folder's pages, its index first.
     """
-    lines = ["# Serving Lab — portfolio", ""]
+    lines = ["---", "hide: [toc]", "---", "", "# Serving Lab — portfolio", ""]  # the tables get the width
     if record is None:
         lines += ["Rendered from the notebooks' committed outputs: no run record beside them, so no run status.", ""]
     else:
