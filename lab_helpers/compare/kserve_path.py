@@ -54,7 +54,7 @@ def remove_previous(lab: Any, timeout: float) -> None:
         except NotFound:
             gone = not predictor_pods(lab)
         if gone:
-            dots.done()
+            dots.done("gone")
             return
         if time.monotonic() > deadline:
             dots.done("timed out")
