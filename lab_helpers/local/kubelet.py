@@ -356,9 +356,9 @@ class PodWorker:
         code = await child.wait() if child is not None else None  # an adopted process: its exit code went to init
         self.processes.pop(name, None)
         if oom is not None:
-            return ContainerExit(137, "OOMKilled", f"memory limit {container['resources']['limits']['memory']} "
-                                                   f"exceeded (RSS {oom / 2**20:.0f}Mi); {tail(log_path)}",
-                                 started, now_micro())
+            said = tail(log_path)  # the log's tail, if the process wrote any before the kill
+            message = f"memory limit {container['resources']['limits']['memory']} exceeded (RSS {oom / 2**20:.0f}Mi)"
+            return ContainerExit(137, "OOMKilled", message + (f"; {said}" if said else ""), started, now_micro())
         if code is not None and code < 0:
             code = 128 - code
         why = self.killing.pop(name, "")
