@@ -15,8 +15,8 @@ def bar_chart(comparison: Comparison) -> Figure:
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
     clients = comparison.clients
     width = 0.8 / len(PATHS)
-    for panel, (column, title) in enumerate((("req_per_s", "throughput (req/s, log)"), ("p50_ms", "p50 latency (ms, log)"))):
-        ax = axes[panel]
+    for ax, column, title in ((axes[0], "req_per_s", "throughput (req/s, log)"),
+                              (axes[1], "p50_ms", "p50 latency (ms, log)")):
         for index, path in enumerate(PATHS):
             xs = [position + (index - 1) * width for position in range(len(clients))]
             ax.bar(xs, [comparison.point(path, count, column) for count in clients], width, color=COLORS[path],

@@ -69,7 +69,8 @@ class Comparison:
                                                                  self.point("triton", most, "p50_ms"))
         for path in ("kserve", "fastapi"):
             label = PATHS[path]
-            out[f"time to first ready: {label} / (a) raw Triton"] = _div(self.ready_s.get(path), self.ready_s.get("triton"))
+            out[f"time to first ready: {label} / (a) raw Triton"] = _div(self.ready_s.get(path),
+                                                                        self.ready_s.get("triton"))
             out[f"RSS: {label} / (a) raw Triton"] = _div(self.rss_bytes.get(path), self.rss_bytes.get("triton"))
             out[f"config lines: {label} / (a) raw Triton"] = _div(self.config_lines.get(path),
                                                                  self.config_lines.get("triton"))

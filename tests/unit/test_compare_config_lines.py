@@ -12,7 +12,8 @@ def test_config_lines_skip_blank_comment_and_document_marker_lines() -> None:
 
 
 def test_python_lines_skip_docstrings_comments_and_blank_lines() -> None:
-    source = '"""Module\ndocstring."""\nimport os\n\n\ndef f():\n    """One line."""\n    # why\n    return (1,\n            2)\n'
+    source = ('"""Module\ndocstring."""\nimport os\n\n\n'
+              'def f():\n    """One line."""\n    # why\n    return (1,\n            2)\n')
     assert python_lines(source) == 4   # import, def, and the two lines of the return
 
 

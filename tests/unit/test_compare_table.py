@@ -67,3 +67,15 @@ def test_a_cited_number_matches_a_printed_figure_of_its_unit_within_its_rounding
     assert unmatched("about 40×", report) == ["40 ×"]
     assert unmatched("notebook 04", report) == ["04 (no unit)"]
     assert unmatched("250 ms", report) == ["250 ms"]   # 250 is printed, but as MB
+
+
+def test_bar_chart_has_four_panels_and_marks_the_ceiling_beside_b() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lab_helpers.compare.chart import bar_chart
+
+    fig = bar_chart(_comparison())
+    assert [ax.get_title() for ax in fig.axes] == ["throughput (req/s, log)", "p50 latency (ms, log)",
+                                                   "resident memory (MB)", "time to first ready (s)"]
+    assert f"{CEILING} (beside b)" in [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
