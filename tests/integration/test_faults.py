@@ -25,8 +25,7 @@ EXITS = {"model-artifact-missing": ("storage-initializer", True, 1, "does not ex
 @pytest.fixture(scope="module")
 def lab(local_home, sklearn_dir):
     lab = lab_helpers.connect("local")
-    lab.apply(manifests_dir() / "flux")
-    lab.wait_ready("HelmRelease", "kserve-runtime-configs", namespace="kserve", timeout=60)
+    lab.require("kserve")
     lab.apply(manifests_dir() / "exit-test" / "wine-incident.yaml", {"WINE_SKLEARN_STORAGE_URI": sklearn_dir.as_uri()})
     lab.wait_ready("InferenceService", SERVICE, timeout=90)
     return lab
