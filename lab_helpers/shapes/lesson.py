@@ -144,11 +144,32 @@ def in_process(lab: Any, rows: list[dict[str, float]]) -> tuple[ShapeRun, list[s
     return ShapeRun("batch: in-process", len(rows), seconds, tuple([seconds] * len(rows)), 1.0), labels
 
 
-def stream(lab: Any, shape: str, events: list[Event], max_batch: int, max_wait_s: float) -> ShapeRun:
-    """The events through iris-shapes by one consumer, one per request or in micro-batches."""
+def stream(lab: Any, shape: str, events: list[Event], max_batch: int, max_wait_s: float) -> tuple[ShapeRun, int]:
+    """The events through iris-shapes by one consumer, one per request or in micro-batches: the run, and the
+    number of requests it took."""
     base, host = lab.endpoint(TRANSFORMED)
     # A notebook kernel runs an event loop already: the stream gets its own, on a thread.
     with ThreadPoolExecutor(1) as pool:
         run = pool.submit(asyncio.run, consume(events, base, TRANSFORMED, host, max_batch=max_batch,
                                                max_wait_s=max_wait_s)).result()
-    return ShapeRun(shape, len(events), run.seconds, run.latencies, component_cores(lab, TRANSFORMED))
+    return ShapeRun(shape, len(events), run.seconds, run.latencies, component_cores(lab, TRANSFORMED)), run.requests
+
+
+def predictor_gone(lab: Any, timeout: float = 30) -> tuple[httpx.Response, dict[str, str]]:
+    """Delete iris-shapes' predictor pod and call the service at once: the transformer's answer while its
+    predictor has no ready pod, and the InferenceService's conditions once KServe has seen it.
+
+    The Deployment replaces the pod by itself; nothing here waits for that."""
+    [pod] = lab.list("Pod", labels={"app": f"isvc.{TRANSFORMED}-predictor"})
+    lab.delete("Pod", pod["metadata"]["name"])
+    deadline, conditions = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        status = lab.get("InferenceService", TRANSFORMED).get("status") or {}
+        conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
+        if conditions.get("PredictorReady") == "False":
+            break
+        time.sleep(0.2)
+    base, host = lab.endpoint(TRANSFORMED)
+    response = httpx.post(f"{base}/v1/models/{TRANSFORMED}:predict", json={"instances": raw_rows(1)},
+                          headers={"Host": host}, timeout=30)
+    return response, conditions
