@@ -14,17 +14,16 @@ from pathlib import Path
 import yaml
 
 from . import hooks, run_record
-from .staging import Staged, stage
+from .staging import TITLES, Staged, stage
 from ..paths import REPO_ROOT, build_dir
 
 SITE_NAME = "Serving Lab — portfolio"
 
 
 def _nav(staged: Staged) -> list:
-    nav: list = [{"Home": "index.md"}, {"Notebooks": [{title: page} for page, title in staged.notebooks]}]
-    names = {"runbooks": "Runbooks", "adr": "Decisions (ADRs)", "patterns": "Patterns", "docs": "Docs"}
+    nav: list = [{"Home": "index.md"}, {TITLES["notebooks"]: [{title: page} for page, title in staged.notebooks]}]
     for folder, pages in staged.sections.items():
-        nav.append({names.get(folder, folder): [{title: page} for page, title in pages]})
+        nav.append({TITLES.get(folder, folder): [{title: page} for page, title in pages]})
     return nav
 
 

@@ -32,6 +32,8 @@ def _checkpoints(result: NotebookResult | None, record: RunRecord | None) -> str
     if record is None or result is None or result.checkpoints is None:
         return "—"
     checks = result.checkpoints
+    if checks.compared == 0:
+        return "no committed checkpoint outputs"
     if record.mode == "refresh":
         verdict = "matched the previous commit" if checks.match else f"{len(checks.differing)} changed"
         return f"{verdict}; written back (refresh)"

@@ -18,6 +18,8 @@ from .run_record import RunRecord
 from ..series.notebook_files import series, strip_volatile
 
 HEADING = re.compile(r"^#\s+(.+?)\s*$", re.MULTILINE)
+TITLES = {"notebooks": "The notebooks", "runbooks": "Runbooks", "adr": "Decisions (ADRs)", "patterns": "Patterns",
+          "docs": "Docs"}  # of the site's folders, for their index pages and the navigation
 
 
 @dataclass
@@ -45,7 +47,7 @@ def _copy_section(source: Path, dest: Path) -> list[str]:
 
 def _section_index(folder: str, pages: list[tuple[str, str]]) -> str:
     entries = [f"- [{title}]({posixpath.relpath(path, folder)})" for path, title in pages]
-    return "\n".join([f"# {folder}/", "", *entries, ""])
+    return "\n".join([f"# {TITLES.get(folder, folder)}", "", *entries, ""])
 
 
 def _notebook_for_site(source: Path, page: str, pages: set[str]) -> tuple[nbformat.NotebookNode, str]:
@@ -83,7 +85,7 @@ def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path) -> S
         pages = [(f, title_of((docs / f).read_text(encoding="utf-8"), posixpath.basename(f))) for f in files]
         if not has_index:
             (docs / name / "index.md").write_text(_section_index(name, pages), encoding="utf-8")
-            pages.insert(0, (f"{name}/index.md", f"{name}/"))
+            pages.insert(0, (f"{name}/index.md", TITLES.get(name, name)))
         pages.sort(key=lambda p: posixpath.basename(p[0]) not in ("README.md", "index.md"))  # index first
         sections[name] = pages
     books = series(folder=executed)
@@ -96,7 +98,7 @@ def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path) -> S
         nbformat.write(nb, str(docs / page))
         notebooks.append((page, title))
     (docs / "notebooks" / "index.md").write_text(_section_index("notebooks", notebooks), encoding="utf-8")
-    notebooks.insert(0, ("notebooks/index.md", "notebooks/"))
+    notebooks.insert(0, ("notebooks/index.md", TITLES["notebooks"]))
     folders = {name: [p for p, _ in pages] for name, pages in sections.items()}
     (docs / "index.md").write_text(home.render([b.name for b in books], record, folders), encoding="utf-8")
     return Staged(notebooks=notebooks, sections=sections)

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from lab_helpers.paths import build_dir, notebooks_dir
+from lab_helpers.paths import REPO_ROOT, build_dir, notebooks_dir
 from lab_helpers.site.browser_check import check_page, check_site, chromium, served
 from lab_helpers.site.build import build_site
 
@@ -30,8 +30,11 @@ def test_every_page_opens_clean_from_disk_and_over_http(site):
     assert (shots / "home.png").stat().st_size > 0 and (shots / "notebook.png").stat().st_size > 0
 
 
-def test_home_page_links_every_notebook_of_the_series(site):
+def test_home_page_links_every_notebook_of_the_series_and_no_page_names_this_machine(site):
     home = (site / "index.html").read_text(encoding="utf-8")
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert str(REPO_ROOT) not in text and str(site) not in text, page
     for book in sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb")):
         assert f'href="notebooks/{book.stem}.html"' in home
         assert (site / "notebooks" / f"{book.stem}.html").is_file()

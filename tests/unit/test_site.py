@@ -157,8 +157,8 @@ def test_staging_keeps_the_repo_layout_strips_papermill_and_links_what_a_noteboo
     _notebook(executed / "10_policy.ipynb", nbformat.v4.new_markdown_cell("# 10 · Policy\nas `adr/0008` says"),
               injected, error)
     staged = staging.stage(executed, tmp_path / "docs", None, repo)
-    assert staged.notebooks == [("notebooks/index.md", "notebooks/"), ("notebooks/10_policy.ipynb", "10 · Policy")]
-    assert staged.sections["adr"][0] == ("adr/index.md", "adr/")  # generated: the folder had no index
+    assert staged.notebooks == [("notebooks/index.md", "The notebooks"), ("notebooks/10_policy.ipynb", "10 · Policy")]
+    assert staged.sections["adr"][0] == ("adr/index.md", "Decisions (ADRs)")  # generated: the folder had none
     assert staged.sections["runbooks"][0] == ("runbooks/README.md", "Runbooks")
     nb = nbformat.read(str(tmp_path / "docs" / "notebooks" / "10_policy.ipynb"), as_version=4)
     assert [c.metadata.get("tags", []) for c in nb.cells if c.cell_type == "code"] == [[]]
