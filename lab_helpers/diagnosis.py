@@ -199,6 +199,30 @@ def container_exits(pods: list[dict[str, Any]]) -> list[ContainerExit]:
     return exits
 
 
+def pod_status_column(pod: dict[str, Any]) -> str:
+    """The STATUS column of ``kubectl get pods``: ``Init:CrashLoopBackOff`` while the first unfinished init
+    container waits or has failed, else the last waiting/terminated reason of a container, else the phase
+    (kubectl's printPod, pkg/printers/internalversion/printers.go, without the deletion and node cases)."""
+    status = pod.get("status") or {}
+    inits = status.get("initContainerStatuses") or []
+    for index, cs in enumerate(inits):
+        state = cs.get("state") or {}
+        term, waiting = state.get("terminated") or {}, state.get("waiting") or {}
+        if term and term.get("exitCode") == 0:
+            continue
+        if term:
+            return f"Init:{term.get('reason') or 'ExitCode:' + str(term.get('exitCode'))}"
+        if waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            return f"Init:{waiting['reason']}"
+        return f"Init:{index}/{len(inits)}"
+    reason = status.get("reason") or status.get("phase") or "Pending"
+    for cs in reversed(status.get("containerStatuses") or []):
+        state = cs.get("state") or {}
+        said = (state.get("waiting") or {}).get("reason") or (state.get("terminated") or {}).get("reason")
+        reason = said or reason
+    return reason
+
+
 def storage_cause(message: str) -> str | None:
     """Which storage cause a storage-initializer failure message names, if either."""
     if _UNREACHABLE.search(message):
@@ -211,7 +235,8 @@ def storage_cause(message: str) -> str | None:
 @dataclass
 class ServiceDiagnosis:
     """Why an InferenceService is not serving: the cause (one of `CAUSES`, or None when the evidence names none
-    of them), the status reason that shows it, the runbook, and the evidence in the order it was read."""
+    of them), the status reason that shows it and the message that decided, the runbook, and the evidence (the
+    facts as read, in order: status, pods as kubectl lists them, container exits, warning events)."""
 
     name: str
     namespace: str | None
@@ -226,7 +251,9 @@ class ServiceDiagnosis:
         verdict = ("Ready" if self.ready and self.cause is None else
                    f"cause: {self.cause or 'not one of ' + ', '.join(CAUSES)} ({self.reason})")
         lines = [f"InferenceService {self.namespace + '/' if self.namespace else ''}{self.name}: {verdict}",
-                 *[f"  {i}. {line}" for i, line in enumerate(self.evidence, 1)], f"runbook: {self.runbook}"]
+                 "evidence, in the order it was read:",
+                 *[f"  {i}. {line}" for i, line in enumerate(self.evidence, 1)],
+                 *([f"because: {self.message}"] if self.cause and self.message else []), f"runbook: {self.runbook}"]
         return "\n".join(lines)
 
 
@@ -271,6 +298,7 @@ def diagnose_service(isvc: dict[str, Any], pods: list[dict[str, Any]], events: l
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     evidence = _status_evidence(isvc)
     exits = [_with_log(exit_, log_tail) for exit_ in container_exits(pods)]
+    evidence += [f"pod {p['metadata']['name']}: {pod_status_column(p)} (kubectl get pods)" for p in pods]
     evidence += [str(exit_) for exit_ in exits]
     evidence += [f"event {event_line(e)}" for e in [e for e in events if e.get("type") == "Warning"][-last_events:]]
     cause, reason, message = _cause(failure, exits)
@@ -278,8 +306,6 @@ def diagnose_service(isvc: dict[str, Any], pods: list[dict[str, Any]], events: l
         plain = diagnose(isvc, events)
         reason, message = ("Ready", "") if ready and not exits else (plain.reason, plain.message)
     runbook = RUNBOOKS["OOMKilled"] if cause == LIMITS_TOO_LOW else _model_runbook(reason, isvc, failure)
-    if cause:
-        evidence.append(f"=> {cause}: {message}")
     return ServiceDiagnosis(name=meta.get("name", "?"), namespace=meta.get("namespace"), ready=ready, cause=cause,
                             reason=reason, message=message, runbook=runbook, evidence=evidence)
 
