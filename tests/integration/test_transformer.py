@@ -55,30 +55,29 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def transformer(tmp_path: Path, predictor_host: str, name: str = "iris") -> Iterator[str]:
+def serving(argv: list[str], ready_path: str, log: Path) -> Iterator[str]:
+    """Run `python -m <argv>` with --http_port on a free port until its `ready_path` answers 200; yield its URL."""
     port = free_port()
-    log = tmp_path / f"transformer-{port}.log"
-    process = start(["lab_helpers.runtime.transformer", "--model_name", name, "--predictor_host", predictor_host,
-                     "--predictor_protocol", "v2", "--http_port", str(port), "--features", FEATURES,
-                     "--labels", LABELS], log)
+    process = start([*argv, "--http_port", str(port)], log)
     try:
-        wait_ready(process, f"http://127.0.0.1:{port}/v2/models/{name}/ready", log)
+        wait_ready(process, f"http://127.0.0.1:{port}{ready_path}", log)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
 
 
+def transformer(log_dir: Path, predictor_host: str) -> Iterator[str]:
+    return serving(["lab_helpers.runtime.transformer", "--model_name", "iris", "--predictor_host", predictor_host,
+                    "--predictor_protocol", "v2", "--features", FEATURES, "--labels", LABELS],
+                   "/v2/models/iris/ready", log_dir / f"transformer-{predictor_host.replace(':', '-')}.log")
+
+
 @pytest.fixture(scope="module")
 def predictor_host(iris_mlflow_dir: Path, tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("predictor") / "predictor.log"
-    process = start(["lab_helpers.runtime.server", "--model_name", "iris", "--model_dir", str(iris_mlflow_dir),
-                     "--model-format", "mlflow", "--http_port", str(port)], log)
-    try:
-        wait_ready(process, f"http://127.0.0.1:{port}/v2/models/iris/ready", log)
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop(process)
+    for url in serving(["lab_helpers.runtime.server", "--model_name", "iris", "--model_dir", str(iris_mlflow_dir),
+                        "--model-format", "mlflow"], "/v2/models/iris/ready",
+                       tmp_path_factory.mktemp("predictor") / "predictor.log"):
+        yield url.removeprefix("http://")
 
 
 @pytest.fixture(scope="module")

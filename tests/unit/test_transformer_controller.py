@@ -1,30 +1,15 @@
 """The local KServe controller with spec.transformer and with a custom predictor: what it builds and the status it writes."""
 import asyncio
-import copy
 
-import pytest
+from test_replica_ownership import store  # noqa: F401  (a pytest fixture: a Store with KServe installed)
 
-from lab_helpers.local.catalogue import BUILTIN_RUNTIMES
 from lab_helpers.local.controllers.base import Context
 from lab_helpers.local.controllers.kserve import InferenceServiceController
 from lab_helpers.local.controllers.kserve_children import transformer_container
-from lab_helpers.local.store import Store
 
 TRANSFORMER = {"containers": [{"name": "kserve-container", "image": "serving-lab/transformer:0.1",
                                "args": ["--predictor_protocol=v2"]}]}
 MODEL = {"modelFormat": {"name": "mlflow"}, "protocolVersion": "v2", "storageUri": "file:///m"}
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "store.sqlite")
-    for runtime in BUILTIN_RUNTIMES:
-        store.apply(copy.deepcopy(runtime))
-    store.apply({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-                 "metadata": {"name": "kserve", "namespace": "kserve"}, "spec": {}})
-    store.set_status("HelmRelease", "kserve", "kserve", {
-        "conditions": [{"type": "Ready", "status": "True"}], "history": [{"chartName": "kserve-resources"}]})
-    return store
 
 
 def apply_isvc(store, spec):
@@ -89,13 +74,18 @@ def test_args_the_user_gave_are_not_appended_again():
                                                    "--http_port", "8080"]
 
 
-def test_ready_waits_for_the_transformer_through_ingress_ready_as_kserve_words_it(store, tmp_path):
+def one_component_up(store, tmp_path, up: str, down: str):
+    """iris with a transformer, reconciled again once component `up` is available and `down` is not."""
     apply_isvc(store, {"predictor": {"model": MODEL}, "transformer": TRANSFORMER})
     reconcile(store, tmp_path)
-    ready_pod(store, "iris-predictor")
-    available(store, "iris-predictor")
-    available(store, "iris-transformer", ok=False)
-    isvc = reconcile(store, tmp_path)
+    ready_pod(store, f"iris-{up}")
+    available(store, f"iris-{up}")
+    available(store, f"iris-{down}", ok=False)
+    return reconcile(store, tmp_path)
+
+
+def test_ready_waits_for_the_transformer_through_ingress_ready_as_kserve_words_it(store, tmp_path):
+    isvc = one_component_up(store, tmp_path, up="predictor", down="transformer")
     assert conditions(isvc) == {
         "IngressReady": ("False", "Transformer ingress not created"), "PredictorReady": ("True", ""),
         "TransformerReady": ("False", "MinimumReplicasUnavailable"), "Ready": ("False", "IngressNotReady")}
@@ -109,12 +99,7 @@ def test_ready_waits_for_the_transformer_through_ingress_ready_as_kserve_words_i
 
 
 def test_a_predictor_that_is_down_behind_a_ready_transformer_keeps_the_service_not_ready(store, tmp_path):
-    apply_isvc(store, {"predictor": {"model": MODEL}, "transformer": TRANSFORMER})
-    reconcile(store, tmp_path)
-    ready_pod(store, "iris-transformer")
-    available(store, "iris-transformer")
-    available(store, "iris-predictor", ok=False)
-    assert conditions(reconcile(store, tmp_path)) == {
+    assert conditions(one_component_up(store, tmp_path, up="transformer", down="predictor")) == {
         "IngressReady": ("True", ""), "PredictorReady": ("False", "MinimumReplicasUnavailable"),
         "TransformerReady": ("True", ""), "Ready": ("False", "PredictorNotReady")}
 
