@@ -12,7 +12,7 @@ HTTP proxy (the gateway) resolves it the way cluster DNS would.
 
 A predictor that cannot be reached is never a hang: the call has a deadline
 (``--predictor_request_timeout_seconds``, 10 s here where kserve's default is 600 s) and no retries,
-and its failure is answered as JSON naming the predictor: 502 when it refused the connection or
+and its failure is answered as JSON naming the predictor (and the runbook): 502 when it refused the connection or
 answered 5xx, 504 when it did not answer in time. A 4xx from the predictor is the caller's error
 and passes through as 400 with the predictor's message.
 """
@@ -89,10 +89,14 @@ def _error_of(response: httpx.Response) -> str:
     return str(body.get("error", body)) if isinstance(body, dict) else str(body)
 
 
+RUNBOOK = "runbooks/service-not-ready.md"
+
+
 async def predictor_unreachable_handler(request: Any, exc: PredictorUnreachable) -> Any:
+    """The JSON error a caller gets, pointing at the runbook for a component that is not serving."""
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSONResponse({"error": f"{exc.message}; see {RUNBOOK}"}, status_code=exc.status)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

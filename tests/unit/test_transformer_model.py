@@ -1,6 +1,7 @@
 """The transformer as kserve runs it (preprocess -> predict -> postprocess), its predictor faked with httpx.MockTransport:
 a predictor that is down, slow, failing or refusing the input becomes a clear status and JSON error, never a hang."""
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -8,7 +9,7 @@ from kserve import PredictorConfig, context
 from kserve.errors import InvalidInput
 from kserve.inference_client import InferenceRESTClient, RESTConfig
 
-from lab_helpers.runtime.transformer import FeatureTransformer, PredictorUnreachable
+from lab_helpers.runtime.transformer import FeatureTransformer, PredictorUnreachable, predictor_unreachable_handler
 from lab_helpers.runtime.transformer_features import FeatureSpec
 
 SPEC = FeatureSpec(("sepal_length", "petal_width"), ("setosa", "versicolor", "virginica"))
@@ -77,6 +78,12 @@ def test_a_5xx_from_the_predictor_is_502_with_its_error():
 def test_a_4xx_from_the_predictor_is_the_callers_error():
     with pytest.raises(InvalidInput, match=f"predictor {HOST} rejected the request \\(400\\): bad column"):
         run(transformer(lambda request: httpx.Response(400, json={"error": "bad column"})))
+
+
+def test_the_callers_error_is_json_with_the_status_and_the_runbook():
+    response = asyncio.run(predictor_unreachable_handler(None, PredictorUnreachable(504, "predictor x timed out")))
+    assert response.status_code == 504
+    assert json.loads(response.body) == {"error": "predictor x timed out; see runbooks/service-not-ready.md"}
 
 
 def test_a_v2_body_to_the_transformer_is_told_to_use_v1():
