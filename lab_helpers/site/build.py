@@ -6,6 +6,7 @@ through material's offline plugin, and notebook pages stripped of CDN scripts by
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -15,9 +16,10 @@ import yaml
 
 from . import hooks, run_record
 from .staging import TITLES, Staged, stage
-from ..paths import REPO_ROOT, build_dir
+from ..paths import REPO_ROOT, build_dir, notebooks_dir
 
 SITE_NAME = "Serving Lab — portfolio"
+STYLESHEET = Path(__file__).with_name("portfolio.css")
 
 
 def _nav(staged: Staged) -> list:
@@ -40,6 +42,7 @@ def mkdocs_config(staged: Staged, docs: Path, site: Path) -> dict:
                     {"mkdocs-jupyter": {"include_requirejs": False, "ignore_h1_titles": False,
                                         "include_source": False, "execute": False}}],
         "hooks": [hooks.__file__],
+        "extra_css": [STYLESHEET.name],
         "markdown_extensions": ["admonition", "attr_list", "tables", {"toc": {"permalink": True}},
                                 "pymdownx.highlight", "pymdownx.superfences"],
         "validation": {"omitted_files": "info", "absolute_links": "info", "unrecognized_links": "info",
@@ -54,14 +57,19 @@ class SiteBuildError(RuntimeError):
 
 def build_site(executed: Path | None = None, site: Path | None = None, repo: Path = REPO_ROOT,
                work: Path | None = None) -> Path:
-    """Render `executed` (default build/executed/) and the repo's markdown into `site` (default build/site/)."""
+    """Render `executed` (default build/executed/) and the repo's markdown into `site` (default build/site/).
+
+    Notebooks of the series missing from `executed` are shown with their committed outputs (see `stage`).
+    """
     executed = executed or build_dir() / "executed"
     site = site or build_dir() / "site"
     work = work or site.parent / f"{site.name}-src"
     if not any(executed.glob("*.ipynb")):
         raise SiteBuildError(f"no executed notebooks in {executed}: run `make lab` (or `python -m lab_helpers run`)"
                              " first")
-    staged = stage(executed, work / "docs", run_record.load(executed), repo)
+    committed = notebooks_dir() if executed.resolve() != notebooks_dir().resolve() else None
+    staged = stage(executed, work / "docs", run_record.load(executed), repo, committed=committed)
+    shutil.copy(STYLESHEET, work / "docs" / STYLESHEET.name)
     config = work / "mkdocs.yml"
     config.write_text(yaml.safe_dump(mkdocs_config(staged, work / "docs", site), allow_unicode=True,
                                      sort_keys=False), encoding="utf-8")

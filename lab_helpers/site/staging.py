@@ -50,8 +50,9 @@ def _section_index(folder: str, pages: list[tuple[str, str]]) -> str:
     return "\n".join([f"# {TITLES.get(folder, folder)}", "", *entries, ""])
 
 
-def _notebook_for_site(source: Path, page: str, pages: set[str]) -> tuple[nbformat.NotebookNode, str]:
-    """A copy without papermill's noise, links pointed at site pages, and a line linking what it mentions."""
+def _notebook_for_site(source: Path, page: str, pages: set[str], committed: bool) -> tuple[nbformat.NotebookNode, str]:
+    """A copy without papermill's noise, links pointed at site pages, and a line linking what it mentions
+    (and one saying so when the outputs are the committed ones rather than this run's)."""
     nb = strip_volatile(nbformat.read(str(source), as_version=4))
     texts = [cell.source for cell in nb.cells]
     texts += [str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", ""))
@@ -67,12 +68,20 @@ def _notebook_for_site(source: Path, page: str, pages: set[str]) -> tuple[nbform
         listed = " · ".join(f"[{p}]({posixpath.relpath(links.html_name(p), 'notebooks')})" for p in related)
         nb.cells.insert(1 if nb.cells else 0, nbformat.v4.new_markdown_cell(f"*Runbooks and decisions this notebook "
                                                                            f"points to:* {listed}"))
+    if committed:
+        nb.cells.insert(1 if nb.cells else 0, nbformat.v4.new_markdown_cell(  # HTML: nbconvert has no admonitions
+            '<div class="admonition note"><p class="admonition-title">Not executed in this run</p>'
+            "<p>The outputs below are the ones committed in the repo.</p></div>"))
     first_markdown = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
     return nb, title_of(first_markdown, source.stem)
 
 
-def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path) -> Staged:
-    """Fill `docs` (emptied first) from the executed notebooks in `executed` and the markdown folders of `repo`."""
+def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path, committed: Path | None = None) -> Staged:
+    """Fill `docs` (emptied first) from the executed notebooks in `executed` and the markdown folders of `repo`.
+
+    A notebook of `committed` (the repo's series) that `executed` lacks is shown with its committed outputs,
+    so a partial run (--only, --from, a failure) still gives a whole series to read and no link to a gap.
+    """
     if docs.exists():
         shutil.rmtree(docs)
     docs.mkdir(parents=True)
@@ -88,13 +97,15 @@ def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path) -> S
             pages.insert(0, (f"{name}/index.md", TITLES.get(name, name)))
         pages.sort(key=lambda p: posixpath.basename(p[0]) not in ("README.md", "index.md"))  # index first
         sections[name] = pages
-    books = series(folder=executed)
+    ran = {book.name: book for book in series(folder=executed)}
+    kept = {book.name: book for book in (series(folder=committed) if committed else []) if book.name not in ran}
+    books = sorted([*ran.values(), *kept.values()], key=lambda book: book.name)
     every_page = {p for pages in sections.values() for p, _ in pages} | {f"notebooks/{b.name}" for b in books}
     (docs / "notebooks").mkdir()
     notebooks = []
     for book in books:
         page = f"notebooks/{book.name}"
-        nb, title = _notebook_for_site(book, page, every_page)
+        nb, title = _notebook_for_site(book, page, every_page, committed=book.name in kept)
         nbformat.write(nb, str(docs / page))
         notebooks.append((page, title))
     (docs / "notebooks" / "index.md").write_text(_section_index("notebooks", notebooks), encoding="utf-8")

@@ -168,3 +168,25 @@ def test_staging_keeps_the_repo_layout_strips_papermill_and_links_what_a_noteboo
                                        "[runbooks/caller-denied.md](../runbooks/caller-denied.html)")
     assert "[ADR 0008 — Edge](0008-edge.md)" in (tmp_path / "docs" / "adr" / "index.md").read_text()
     assert "Rendered from the notebooks' committed outputs" in (tmp_path / "docs" / "index.md").read_text()
+
+
+def test_a_notebook_this_run_did_not_execute_is_shown_with_its_committed_outputs_and_says_so(tmp_path):
+    executed, committed = tmp_path / "executed", tmp_path / "notebooks"
+    executed.mkdir()
+    committed.mkdir()
+    for folder, name in ((executed, "01_b.ipynb"), (committed, "00_a.ipynb"), (committed, "01_b.ipynb")):
+        _notebook(folder / name, nbformat.v4.new_markdown_cell(f"# {folder.name} {name}"))
+    staged = staging.stage(executed, tmp_path / "docs", None, tmp_path / "repo", committed=committed)
+    assert staged.notebooks[1:] == [("notebooks/00_a.ipynb", "notebooks 00_a.ipynb"),
+                                    ("notebooks/01_b.ipynb", "executed 01_b.ipynb")]
+    kept = nbformat.read(str(tmp_path / "docs" / "notebooks" / "00_a.ipynb"), as_version=4)
+    assert "Not executed in this run" in kept.cells[1].source
+    ran = nbformat.read(str(tmp_path / "docs" / "notebooks" / "01_b.ipynb"), as_version=4)
+    assert len(ran.cells) == 1
+
+
+def test_building_without_executed_notebooks_says_what_to_run(tmp_path):
+    from lab_helpers.site.build import SiteBuildError, build_site
+
+    with pytest.raises(SiteBuildError, match=r"no executed notebooks in .*: run `make lab`"):
+        build_site(executed=tmp_path, site=tmp_path / "site")
