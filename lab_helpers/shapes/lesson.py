@@ -20,7 +20,7 @@ from ..errors import LabError
 from ..paths import lab_home, manifests_dir
 from ..progress import Dots
 from ..runtime.transformer_features import FeatureSpec, raw_record
-from .batch_scorer import LABEL_COLUMN, format_rows, parse_rows
+from .batch_scorer import LABEL_COLUMN, format_rows
 from .measure import ShapeRun, requested_cores, timed_calls
 from .objects import read_bytes, scored_uri, write_bytes
 from .streaming import Event, consume
