@@ -105,6 +105,8 @@ def _link_problem(href: str, base: str, site: Path) -> str | None:
         return None
     target = site / unquote(urlsplit(url).path[len(urlsplit(base).path):])
     if target.is_dir():
+        if base.startswith("file:"):
+            return f"{href} -> a folder: from disk the browser lists its files, not its index page"
         target = target / "index.html"
     if not target.is_file():
         return f"{href} -> no such page"

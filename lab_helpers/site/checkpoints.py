@@ -1,8 +1,9 @@
 """Do a fresh run's checkpoint outputs match the committed ones? The same question `make test` asks nbval.
 
-The comparison reuses nbval's own pieces (its tag reading, stream coalescing and sanitize-file parser) and
-follows its rule for a checked cell: outputs flattened by key (MIME types of `data` included), the keys nbval
-skips left out, strings sanitized with tests/notebooks/sanitize.cfg, then compared key by key in order.
+The comparison reuses nbval's own pieces (its tag and comment-marker reading, stream coalescing and
+sanitize-file parser) and follows its rule for a checked cell: outputs flattened by key (MIME types of `data`
+included), the keys nbval skips left out, strings sanitized with tests/notebooks/sanitize.cfg, then compared
+key by key in order.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbval.plugin import coalesce_streams, find_metadata_tags, get_sanitize_patterns, transform_streams_for_comparison
+from nbval.plugin import (coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns,
+                          transform_streams_for_comparison)
 
 from ..paths import REPO_ROOT
 
@@ -40,7 +42,11 @@ def sanitizers(path: Path = SANITIZE_FILE) -> list[tuple[re.Pattern, str]]:
 
 
 def _is_checkpoint(cell: Any) -> bool:
-    return cell.cell_type == "code" and dict(find_metadata_tags(cell.metadata) or ()).get("check") is True
+    """nbval --nbval-lax checks a cell its tag or its comment marker (which wins) says to check."""
+    if cell.cell_type != "code":
+        return False
+    options = dict(find_metadata_tags(cell.metadata) or ()) | dict(find_comment_markers(cell.source))
+    return options.get("check") is True
 
 
 def _flatten(outputs: list, rules: list[tuple[re.Pattern, str]]) -> dict[str, list]:

@@ -46,6 +46,16 @@ def test_a_changed_or_vanished_checkpoint_is_named_by_cell_id(tmp_path):
     assert result.compared == 2 and result.differing == ["c1", "c2"] and not result.match
 
 
+def test_a_comment_marker_overrides_the_tag_as_in_nbval(tmp_path):
+    ignored = _code("c1", "a\n", CHECK)
+    ignored.source = "# NBVAL_IGNORE_OUTPUT\nprint()"
+    marked = _code("c2", "b\n")
+    marked.source = "# NBVAL_CHECK_OUTPUT\nprint()"
+    committed = _notebook(tmp_path / "a.ipynb", ignored, marked)
+    executed = _notebook(tmp_path / "b.ipynb", _code("c1", "x\n"), _code("c2", "y\n"))
+    assert checkpoints.compare(executed, committed).differing == ["c2"]
+
+
 def test_the_sanitize_file_nbval_reads_is_the_one_used():
     rules = checkpoints.sanitizers()
     assert any(regex.sub(replace, "took 1.5 s") == "took <DURATION>" for regex, replace in rules)
@@ -183,6 +193,20 @@ def test_a_notebook_this_run_did_not_execute_is_shown_with_its_committed_outputs
     assert "Not executed in this run" in kept.cells[1].source
     ran = nbformat.read(str(tmp_path / "docs" / "notebooks" / "01_b.ipynb"), as_version=4)
     assert len(ran.cells) == 1
+
+
+def test_link_check_follows_only_links_into_the_site_and_knows_pages_folders_and_anchors(tmp_path):
+    from lab_helpers.site.browser_check import _link_problem
+
+    (tmp_path / "adr").mkdir()
+    (tmp_path / "adr" / "index.html").write_text('<h2 id="options">x</h2>')
+    base = tmp_path.as_uri() + "/"
+    assert _link_problem(base + "adr/index.html#options", base, tmp_path) is None
+    assert "a folder" in _link_problem(base + "adr/", base, tmp_path)  # from disk: a file listing
+    assert _link_problem("http://127.0.0.1:8000/adr/", "http://127.0.0.1:8000/", tmp_path) is None  # served: index
+    assert _link_problem("https://kserve.github.io/x", base, tmp_path) is None
+    assert _link_problem(base + "adr/index.html#gone", base, tmp_path).endswith("no anchor #gone")
+    assert _link_problem(base + "runbooks/x.html", base, tmp_path).endswith("no such page")
 
 
 def test_building_without_executed_notebooks_says_what_to_run(tmp_path):
