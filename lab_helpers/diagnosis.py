@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from .errors import LabError
+from .scaling.stamps import epoch
 
 # Reason (KServe modelStatus / condition / pod state) -> runbook path relative to the repo root.
 RUNBOOKS: dict[str, str] = {
@@ -300,7 +301,8 @@ def diagnose_service(isvc: dict[str, Any], pods: list[dict[str, Any]], events: l
     exits = [_with_log(exit_, log_tail) for exit_ in container_exits(pods)]
     evidence += [f"pod {p['metadata']['name']}: {pod_status_column(p)} (kubectl get pods)" for p in pods]
     evidence += [str(exit_) for exit_ in exits]
-    evidence += [f"event {event_line(e)}" for e in [e for e in events if e.get("type") == "Warning"][-last_events:]]
+    warnings = [e for e in current_events(isvc, pods, events) if e.get("type") == "Warning"]
+    evidence += [f"event {event_line(e)}" for e in warnings[-last_events:]]
     cause, reason, message = _cause(failure, exits)
     if reason is None:
         plain = diagnose(isvc, events)
@@ -308,6 +310,27 @@ def diagnose_service(isvc: dict[str, Any], pods: list[dict[str, Any]], events: l
     runbook = RUNBOOKS["OOMKilled"] if cause == LIMITS_TOO_LOW else _model_runbook(reason, isvc, failure)
     return ServiceDiagnosis(name=meta.get("name", "?"), namespace=meta.get("namespace"), ready=ready, cause=cause,
                             reason=reason, message=message, runbook=runbook, evidence=evidence)
+
+
+def current_events(isvc: dict[str, Any], pods: list[dict[str, Any]],
+                   events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events of this incarnation of the service: a service deleted and re-created under its name (as a fault is
+    injected) still finds its predecessor's events by name. Kept: the service's own by its uid, those of the pods that
+    exist now, and the others' (Deployment, ReplicaSet) from the service's creation on."""
+    meta = isvc.get("metadata") or {}
+    pod_names = {p["metadata"]["name"] for p in pods}
+    created = epoch(meta["creationTimestamp"]) if meta.get("creationTimestamp") else float("-inf")
+
+    def current(event: dict[str, Any]) -> bool:
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") == "InferenceService":
+            return involved.get("uid") in (None, meta.get("uid"))
+        if involved.get("kind") == "Pod":
+            return involved.get("name") in pod_names
+        stamp = event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
+        return stamp is None or epoch(stamp) >= created
+
+    return [e for e in events if current(e)]
 
 
 def _with_log(exit_: ContainerExit, log_tail: Callable[[str, str], str] | None) -> ContainerExit:

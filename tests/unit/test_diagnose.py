@@ -75,14 +75,14 @@ EXPECTED = {"model-artifact-missing": ("ModelLoadFailed", "runbooks/model-load-f
 @pytest.mark.parametrize("cause", CAUSES)
 def test_each_fault_is_named_with_its_reason_and_runbook(cause: str) -> None:
     service, pods, log = SCENES[cause]
-    events = [{"type": "Warning", "reason": "BackOff", "message": "Back-off restarting failed container",
-               "involvedObject": {"kind": "Pod", "name": "p"}}]
+    events = [{"type": "Warning", "reason": "InternalError", "message": "the reconcile said so",
+               "involvedObject": {"kind": "InferenceService", "name": "wine-incident"}}]
     found = diagnose_service(service, pods, events, log_tail=lambda pod, container: log)
     assert (found.cause, found.reason, found.runbook) == (cause, *EXPECTED[cause])
     assert not found.ready
     assert found.evidence[0].startswith("status: PredictorReady=False (MinimumReplicasUnavailable) Ready=False")
     assert not any(cause in line for line in found.evidence if not line.startswith("status")), "facts only"
-    assert "event Warning BackOff Pod/p: Back-off restarting failed container" in found.evidence
+    assert "event Warning InternalError InferenceService/wine-incident: the reconcile said so" in found.evidence
     text = str(found)
     assert f"InferenceService lab/wine-incident: cause: {cause}" in text and f"runbook: {EXPECTED[cause][1]}" in text
 
@@ -175,3 +175,22 @@ def test_the_evidence_shows_each_pod_as_kubectl_lists_it() -> None:
     service, pods, _ = SCENES["model-artifact-missing"]
     assert "pod wine-incident-predictor-7d9f-abcde: Init:CrashLoopBackOff (kubectl get pods)" in \
         diagnose_service(service, pods, []).evidence
+
+
+def test_events_of_a_predecessor_under_the_same_name_are_left_out() -> None:
+    service = dict(isvc(), metadata={"name": "wine-incident", "namespace": "lab", "uid": "new",
+                                     "creationTimestamp": "2026-12-03T02:00:10Z"})
+    live = pod(main=[looping("kserve-container", 137, "OOMKilled")])
+
+    def event(kind: str, name: str, uid: str, at: str, message: str) -> dict[str, Any]:
+        return {"type": "Warning", "reason": "R", "message": message, "lastTimestamp": at,
+                "involvedObject": {"kind": kind, "name": name, "uid": uid}}
+    events = [event("InferenceService", "wine-incident", "old", "2026-12-03T02:00:00Z", "old service"),
+              event("Pod", "wine-incident-predictor-0ld-xxxxx", "p0", "2026-12-03T02:00:01Z", "old pod"),
+              event("ReplicaSet", "wine-incident-predictor-0ld", "r0", "2026-12-03T02:00:02Z", "old replicaset"),
+              event("InferenceService", "wine-incident", "new", "2026-12-03T02:00:12Z", "this service"),
+              event("Pod", live["metadata"]["name"], "p1", "2026-12-03T02:00:13Z", "this pod"),
+              event("ReplicaSet", "wine-incident-predictor-n3w", "r1", "2026-12-03T02:00:11Z", "this replicaset")]
+    shown = [line for line in diagnose_service(service, [live], events, last_events=9).evidence
+             if line.startswith("event")]
+    assert [line.rsplit(": ", 1)[1] for line in shown] == ["this service", "this pod", "this replicaset"]
