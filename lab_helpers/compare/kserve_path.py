@@ -118,7 +118,13 @@ def cluster_rss(prom: Any, namespace: str) -> float | None:
 
 def serving_rss(lab: Any) -> float | None:
     """Path (b)'s resident memory in bytes on either target (None where the cluster does not report it)."""
-    return float(local_rss(lab)) if lab.target == "local" else cluster_rss(lab.prom, lab.namespace)
+    if lab.target == "local":
+        return float(local_rss(lab))
+    try:
+        prom = lab.prom
+    except LabError:   # no Prometheus reachable: the table says n/a rather than failing the run
+        return None
+    return cluster_rss(prom, lab.namespace)
 
 
 def control_plane_rss() -> int | None:

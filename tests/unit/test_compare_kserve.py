@@ -82,3 +82,17 @@ def test_cluster_memory_is_the_predictor_containers_rss_or_none() -> None:
                             'container="kserve-container"})']
     assert cluster_rss(_Prom(pd.DataFrame(columns=["value"])), "lab") is None
     assert cluster_rss(_Prom(LabError("no Prometheus")), "lab") is None
+
+
+class _ClusterLab:
+    target, namespace = "kubernetes", "lab"
+
+    @property
+    def prom(self):
+        raise LabError("no Prometheus: set PROMETHEUS_URL")
+
+
+def test_without_a_reachable_prometheus_the_cluster_memory_is_not_available() -> None:
+    from lab_helpers.compare.kserve_path import serving_rss
+
+    assert serving_rss(_ClusterLab()) is None
