@@ -16,7 +16,8 @@ import yaml
 
 from . import hooks, run_record
 from .staging import TITLES, Staged, stage
-from ..paths import REPO_ROOT, build_dir, notebooks_dir
+from ..paths import REPO_ROOT, build_dir
+from ..series.notebook_files import series
 
 SITE_NAME = "Serving Lab — portfolio"
 STYLESHEET = Path(__file__).with_name("portfolio.css")
@@ -67,8 +68,7 @@ def build_site(executed: Path | None = None, site: Path | None = None, repo: Pat
     if not any(executed.glob("*.ipynb")):
         raise SiteBuildError(f"no executed notebooks in {executed}: run `make lab` (or `python -m lab_helpers run`)"
                              " first")
-    committed = notebooks_dir() if executed.resolve() != notebooks_dir().resolve() else None
-    staged = stage(executed, work / "docs", run_record.load(executed), repo, committed=committed)
+    staged = stage(executed, work / "docs", run_record.load(executed), repo, committed=series())
     shutil.copy(STYLESHEET, work / "docs" / STYLESHEET.name)
     config = work / "mkdocs.yml"
     config.write_text(yaml.safe_dump(mkdocs_config(staged, work / "docs", site), allow_unicode=True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def _notebook_for_site(source: Path, page: str, pages: set[str], committed: bool
     return nb, title_of(first_markdown, source.stem)
 
 
-def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path, committed: Path | None = None) -> Staged:
+def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path, committed: Iterable[Path] = ()) -> Staged:
     """Fill `docs` (emptied first) from the executed notebooks in `executed` and the markdown folders of `repo`.
 
     A notebook of `committed` (the repo's series) that `executed` lacks is shown with its committed outputs,
@@ -98,7 +99,7 @@ def stage(executed: Path, docs: Path, record: RunRecord | None, repo: Path, comm
         pages.sort(key=lambda p: posixpath.basename(p[0]) not in ("README.md", "index.md"))  # index first
         sections[name] = pages
     ran = {book.name: book for book in series(folder=executed)}
-    kept = {book.name: book for book in (series(folder=committed) if committed else []) if book.name not in ran}
+    kept = {book.name: book for book in committed if book.name not in ran}
     books = sorted([*ran.values(), *kept.values()], key=lambda book: book.name)
     every_page = {p for pages in sections.values() for p, _ in pages} | {f"notebooks/{b.name}" for b in books}
     (docs / "notebooks").mkdir()

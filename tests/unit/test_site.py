@@ -186,7 +186,8 @@ def test_a_notebook_this_run_did_not_execute_is_shown_with_its_committed_outputs
     committed.mkdir()
     for folder, name in ((executed, "01_b.ipynb"), (committed, "00_a.ipynb"), (committed, "01_b.ipynb")):
         _notebook(folder / name, nbformat.v4.new_markdown_cell(f"# {folder.name} {name}"))
-    staged = staging.stage(executed, tmp_path / "docs", None, tmp_path / "repo", committed=committed)
+    staged = staging.stage(executed, tmp_path / "docs", None, tmp_path / "repo",
+                           committed=sorted(committed.glob("*.ipynb")))
     assert staged.notebooks[1:] == [("notebooks/00_a.ipynb", "notebooks 00_a.ipynb"),
                                     ("notebooks/01_b.ipynb", "executed 01_b.ipynb")]
     kept = nbformat.read(str(tmp_path / "docs" / "notebooks" / "00_a.ipynb"), as_version=4)
