@@ -8,11 +8,12 @@ import sys
 
 def _run(args: argparse.Namespace) -> int:
     from .series.runner import NotebookFailure, run_series
+    from .site.build import SiteBuildError
 
     try:
         run_series(target=args.target, only=args.only, start=args.start, cell_timeout=args.cell_timeout,
                    refresh=args.command == "refresh")
-    except NotebookFailure as failure:
+    except (NotebookFailure, SiteBuildError) as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
     return 0

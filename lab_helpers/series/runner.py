@@ -15,6 +15,7 @@ from .kernels import IPCKernelManager
 from .notebook_files import series, write_clean
 from ..paths import build_dir
 from ..site import checkpoints, run_record
+from ..site.build import SiteBuildError, build_site
 
 KERNEL = "python3"  # the kernel of the interpreter running papermill, i.e. the lab's venv
 
@@ -93,6 +94,11 @@ def run_series(target: str = "local", only: str | None = None, start: str | None
             record.add(run_record.NotebookResult(book.name, "failed", round(time.monotonic() - started, 1),
                                                  error=f"cell {failure.cell}: {failure.error}"))
             record.save(executed_dir)
+            if not refresh:  # the portfolio shows the failure too, unless it cannot be built
+                try:
+                    _build_site(out)
+                except SiteBuildError as error:
+                    print(f"site not built: {error}", file=out, flush=True)
             raise
         result = run_record.NotebookResult(book.name, "ok", round(time.monotonic() - started, 1),
                                            checkpoints=checkpoints.compare(output, book, rules))
@@ -105,8 +111,11 @@ def run_series(target: str = "local", only: str | None = None, start: str | None
         print(f"      ok in {result.seconds:.1f} s{differ}", file=out, flush=True)
     print(f"{len(done)} notebook(s) in {time.monotonic() - total_start:.1f} s", file=out, flush=True)
     if done and not refresh:
-        from ..site.build import build_site
-
-        site_start = time.monotonic()
-        print(f"site: {build_site()} (built in {time.monotonic() - site_start:.1f} s)", file=out, flush=True)
+        _build_site(out)
     return done
+
+
+def _build_site(out) -> None:
+    started = time.monotonic()
+    index = build_site()
+    print(f"site: {index} (built in {time.monotonic() - started:.1f} s)", file=out, flush=True)

@@ -48,6 +48,8 @@ def test_failure_names_notebook_and_cell_and_keeps_partial_output(series_dir, tm
     assert failure.output.exists()
     failed = run_record.load(tmp_path / "build" / "executed").result_for("01_broken.ipynb")
     assert failed.status == "failed" and "cell 3: RuntimeError: boom" in failed.error
+    home = (tmp_path / "build" / "site" / "index.html").read_text()  # the portfolio shows the failure
+    assert "✗ failed: cell 3: RuntimeError: boom" in home
     partial = nbformat.read(str(failure.output), as_version=4)
     assert any(o.get("ename") == "RuntimeError" for c in partial.cells if c.cell_type == "code" for o in c.outputs)
 
