@@ -30,7 +30,8 @@ def test_the_transformer_is_the_entry_point_and_calls_the_predictor_by_its_clust
     answer = lab.infer(lesson.TRANSFORMED, {"instances": rows}, protocol="v1")
     assert len(answer["predictions"]) == 5 and set(answer["predictions"]) <= {"setosa", "versicolor", "virginica"}
     assert lab.infer(lesson.CUSTOM, {"instances": rows}, protocol="v1") == answer
-    conditions = {c["type"]: c["status"] for c in lab.get("InferenceService", lesson.TRANSFORMED)["status"]["conditions"]}
+    status = lab.get("InferenceService", lesson.TRANSFORMED)["status"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"IngressReady": "True", "PredictorReady": "True", "TransformerReady": "True", "Ready": "True"}
 
 

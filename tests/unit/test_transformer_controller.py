@@ -1,4 +1,5 @@
-"""The local KServe controller with spec.transformer and with a custom predictor: what it builds and the status it writes."""
+"""The local KServe controller with spec.transformer and with a custom predictor: what it builds, the status
+it writes."""
 import asyncio
 
 from test_replica_ownership import store  # noqa: F401  (a pytest fixture: a Store with KServe installed)

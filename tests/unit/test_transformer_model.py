@@ -1,5 +1,5 @@
-"""The transformer as kserve runs it (preprocess -> predict -> postprocess), its predictor faked with httpx.MockTransport:
-a predictor that is down, slow, failing or refusing the input becomes a clear status and JSON error, never a hang."""
+"""The transformer as kserve runs it (preprocess -> predict -> postprocess), its predictor faked with
+httpx.MockTransport: a predictor that is down, slow, failing or refusing the input becomes a clear status and JSON error, never a hang."""
 import asyncio
 import json
 

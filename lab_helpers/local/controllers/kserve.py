@@ -207,6 +207,7 @@ class InferenceServiceController(Controller):
         transformer = None
         if isvc["spec"].get("transformer"):
             transformer_deploy = next(c for c in children if c["kind"] == "Deployment" and c is not deploy)
+            # KServe propagates every component's Deployment the same way (PropagateRawStatus).
             transformer = predictor_condition(transformer_deploy, [p for p in self.store.list("Pod", namespace)
                                                                    if owned_by(p, transformer_deploy)])
         self._write_status(isvc, prev, deploy, runtime, pods, exposed, transformer)
@@ -223,8 +224,8 @@ class InferenceServiceController(Controller):
         ready = predictor_ready and ingress_ready
         url = f"http://{host_of(isvc)}"
         address = f"http://{entry_point(isvc)}.{namespace}.svc.cluster.local"
-        conditions = [condition("IngressReady", ingress_ready, "" if ingress_ready else "Transformer ingress not created",
-                                "", conds),
+        conditions = [condition("IngressReady", ingress_ready,
+                                "" if ingress_ready else "Transformer ingress not created", "", conds),
                       condition("PredictorReady", predictor_ready, reason, message, conds)]
         components: dict[str, Any] = {"predictor": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"
                                                     if transformer else url}}
