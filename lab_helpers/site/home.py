@@ -104,6 +104,9 @@ def render(notebooks: list[str], record: RunRecord | None, folders: dict[str, li
               "|---|---|---|---|---|---|---|"]
     for number, item in enumerate(MASTERY, 1):
         cells = _notebook_cells(_notebook(item.notebooks[0], notebooks), record)
+        helpers = [_link(n) for n in (_notebook(m, notebooks) for m in item.notebooks[1:]) if n]
+        if helpers and cells[0] != NOT_WRITTEN:
+            cells[0] += " (with " + ", ".join(helpers) + ")"
         lines.append(_status_row([str(number), item.text, *cells]))
     lines += ["", "## Validation criteria", "", "| criterion | evidence | status |", "|---|---|---|"]
     for criterion in VALIDATION:

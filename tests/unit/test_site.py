@@ -122,6 +122,7 @@ def test_home_page_gives_each_item_its_notebook_and_this_runs_status():
     assert "✓ executed without error | 12 s | ✓ 3 of 3 match | local" in kserve
     assert "✗ 1 of 4 differ" in rows["Scale-to-zero for the InferenceService with a KEDA ScaledObject"]
     assert "not written yet" in rows["Flagger installed, with a canary policy on the InferenceService"]
+    assert "not written yet | " in rows["An InferenceService serving a model taken from the MLflow registry"]
     assert "[4 in runbooks/](runbooks/README.md) | ✓" in rows["Serving runbooks"]
     assert "✗ fewer than 2" in rows["Architecture decision records"]
     assert "1 of 11 proved by this run" in rows["Every mastery item above proved by an executed notebook"]
@@ -129,6 +130,12 @@ def test_home_page_gives_each_item_its_notebook_and_this_runs_status():
     rest = page.split("## The rest of the series")[1]  # notebooks no item names, discovered not listed
     assert "00_model_registry" in rest and "✗ failed: cell 7: KeyError: 'a\\|b'" in rest
     assert "2 of 3 notebooks executed without error in 57 s" in page
+
+
+def test_an_item_proved_with_a_second_notebook_links_both():
+    page = home.render(["00_model_registry.ipynb", "02_deploy_inferenceservice.ipynb"], None, FOLDERS)
+    assert ("[02_deploy_inferenceservice](notebooks/02_deploy_inferenceservice.ipynb) (with "
+            "[00_model_registry](notebooks/00_model_registry.ipynb))") in page
 
 
 def test_home_page_without_a_run_record_claims_no_status():
