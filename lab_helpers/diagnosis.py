@@ -104,6 +104,16 @@ def _model_format(obj: dict[str, Any]) -> str:
     return (model.get("modelFormat") or {}).get("name", "")
 
 
+def _model_runbook(reason: str, isvc: dict[str, Any], failure: dict[str, Any]) -> str:
+    """The runbook of a reason, with the two refinements KServe's single ModelLoadFailed needs: an OOM kill and a
+    framework runtime (Triton) failing to load."""
+    if failure.get("exitCode") == OOM_EXIT_CODE or "OOMKilled" in failure.get("message", ""):
+        return RUNBOOKS["OOMKilled"]
+    if reason == "ModelLoadFailed" and _model_format(isvc) in FRAMEWORK_FORMATS:
+        return FRAMEWORK_LOAD_RUNBOOK
+    return RUNBOOKS.get(reason, DEFAULT_RUNBOOK)
+
+
 def diagnose(obj: dict[str, Any], events: list[dict[str, Any]], last: int = 5) -> Diagnosis:
     """Read the most specific failure from an object's status (modelStatus first, then conditions)."""
     meta = obj.get("metadata", {})
@@ -111,12 +121,7 @@ def diagnose(obj: dict[str, Any], events: list[dict[str, Any]], last: int = 5) -
     failure = (status.get("modelStatus") or {}).get("lastFailureInfo") or {}
     if failure.get("reason"):
         reason, message = failure["reason"], failure.get("message", "")
-        if failure.get("exitCode") == 137 or "OOMKilled" in message:
-            runbook = RUNBOOKS["OOMKilled"]
-        elif reason == "ModelLoadFailed" and _model_format(obj) in FRAMEWORK_FORMATS:
-            runbook = FRAMEWORK_LOAD_RUNBOOK
-        else:
-            runbook = RUNBOOKS.get(reason, DEFAULT_RUNBOOK)
+        runbook = _model_runbook(reason, obj, failure)
     else:
         cond = _false_condition(status)
         if cond:
@@ -276,16 +281,6 @@ def _status_evidence(isvc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _model_runbook(reason: str, isvc: dict[str, Any], failure: dict[str, Any]) -> str:
-    """The runbook of a reason, with the two refinements KServe's single ModelLoadFailed needs: an OOM kill and a
-    framework runtime (Triton) failing to load."""
-    if failure.get("exitCode") == OOM_EXIT_CODE or "OOMKilled" in failure.get("message", ""):
-        return RUNBOOKS["OOMKilled"]
-    if reason == "ModelLoadFailed" and _model_format(isvc) in FRAMEWORK_FORMATS:
-        return FRAMEWORK_LOAD_RUNBOOK
-    return RUNBOOKS.get(reason, DEFAULT_RUNBOOK)
-
-
 def diagnose_service(isvc: dict[str, Any], pods: list[dict[str, Any]], events: list[dict[str, Any]],
                      log_tail: Callable[[str, str], str] | None = None, last_events: int = 3) -> ServiceDiagnosis:
     """Name the cause from what a cluster shows: status (modelStatus first), the pods' container exits, events.
@@ -307,7 +302,7 @@ def diagnose_service(isvc: dict[str, Any], pods: list[dict[str, Any]], events: l
     if reason is None:
         plain = diagnose(isvc, events)
         reason, message = ("Ready", "") if ready and not exits else (plain.reason, plain.message)
-    runbook = RUNBOOKS["OOMKilled"] if cause == LIMITS_TOO_LOW else _model_runbook(reason, isvc, failure)
+    runbook = _model_runbook(reason, isvc, failure)
     return ServiceDiagnosis(name=meta.get("name", "?"), namespace=meta.get("namespace"), ready=ready, cause=cause,
                             reason=reason, message=message, runbook=runbook, evidence=evidence)
 
