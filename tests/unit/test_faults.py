@@ -8,7 +8,7 @@ import pytest
 
 from lab_helpers.diagnosis import CAUSES
 from lab_helpers.errors import LabError
-from lab_helpers.faults import SCENARIOS, normalise, pick_scenario, scenario
+from lab_helpers.faults import SCENARIOS, normalise, pick_scenario, scenario, wait_for_symptom
 from lab_helpers.faults.inject import as_applied
 from lab_helpers.faults.scenarios import MISSING_SEGMENT, TOO_LOW_MEMORY, UNREACHABLE_ENDPOINT
 from lab_helpers.local.catalogue import BUILTIN_RUNTIMES
@@ -130,3 +130,13 @@ def test_a_service_that_does_not_go_away_is_reported(cluster: MockCluster) -> No
                                "spec": {"selector": {}, "template": {}}})  # no garbage collector in kmock
     with pytest.raises(LabError, match="still there 0.5 s after the delete: is a finalizer holding it"):
         lab.inject_fault("wine-incident", "resource-limits-too-low", timeout=0.5)
+
+
+def test_waiting_for_the_symptom_returns_once_a_cause_is_named_or_when_time_is_up(cluster: MockCluster) -> None:
+    lab = cluster.lab()
+    lab.apply(INCIDENT, VARIABLES)
+    pending = wait_for_symptom(lab, "wine-incident", timeout=0.3)
+    assert pending.cause is None and not pending.ready
+    cluster.patch_status_later(0.2, "InferenceService", "lab", "wine-incident", {"modelStatus": {"lastFailureInfo": {
+        "reason": "NoSupportingRuntime", "message": "Specified runtime kserve-xgbserver does not support it"}}})
+    assert wait_for_symptom(lab, "wine-incident", timeout=10).cause == "framework-runtime-mismatch"
