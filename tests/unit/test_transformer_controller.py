@@ -66,6 +66,9 @@ def test_the_transformer_gets_its_own_deployment_and_service_and_is_the_ingress_
     assert service["spec"]["selector"] == {"app": "isvc.iris-transformer"}
     backend = store.get("Ingress", "lab", "iris")["spec"]["rules"][0]["http"]["paths"][0]["backend"]
     assert backend["service"]["name"] == "iris-transformer"
+    # Each component gets the autoscaler of the class (hpa by default).
+    assert [h["spec"]["scaleTargetRef"]["name"] for h in store.list("HorizontalPodAutoscaler", "lab")] == [
+        "iris-predictor", "iris-transformer"]
 
 
 def test_args_the_user_gave_are_not_appended_again():
@@ -116,3 +119,14 @@ def test_a_custom_predictor_runs_its_own_container_with_the_storage_initializer_
                                                       "mountPath": "/mnt/models", "readOnly": True}]
     assert spec["initContainers"][0]["args"] == ["file:///m", "/mnt/models"]
     assert "clusterServingRuntimeName" not in isvc["status"] and "TransformerReady" not in conditions(isvc)
+
+
+def test_class_none_gives_the_transformer_its_min_replicas_and_no_autoscaler(store, tmp_path):
+    isvc = {"predictor": {"model": MODEL}, "transformer": {**TRANSFORMER, "minReplicas": 2}}
+    store.apply({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+                 "metadata": {"name": "iris", "namespace": "lab",
+                              "annotations": {"serving.kserve.io/deploymentMode": "Standard",
+                                              "serving.kserve.io/autoscalerClass": "none"}}, "spec": isvc})
+    reconcile(store, tmp_path)
+    assert store.get("Deployment", "lab", "iris-transformer")["spec"]["replicas"] == 2
+    assert store.list("HorizontalPodAutoscaler", "lab") == []

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..catalogue import CHARTS
 from .base import DONE, Controller, Result, TemporaryError, condition, is_true, ns, owned_by
-from .kserve_children import (RuntimeProblem, autoscaler_class, component_service, entry_point, host_of,
-                              predictor_deployment, predictor_hpa, predictor_ingress, predictor_scaledobject,
+from .kserve_children import (RuntimeProblem, autoscaler_class, component_hpa, component_scaledobject,
+                              component_service, entry_point, host_of, predictor_deployment, predictor_ingress,
                               predictor_service, transformer_deployment)
 from ..pods import pod_ready
 
@@ -185,16 +185,19 @@ class InferenceServiceController(Controller):
             runtime = None if custom else select_runtime(self.store, namespace, predictor.get("model") or {})
             scaler = autoscaler_class(isvc)
             wanted = [predictor_deployment(isvc, runtime, owns_replicas=scaler == "none"), predictor_service(isvc)]
+            components = ["predictor"]
             if isvc["spec"].get("transformer"):
-                wanted += [transformer_deployment(isvc), component_service(isvc, "transformer")]
+                wanted += [transformer_deployment(isvc, owns_replicas=scaler == "none"),
+                           component_service(isvc, "transformer")]
+                components.append("transformer")
             visibility = (isvc["metadata"].get("labels") or {}).get("networking.kserve.io/visibility")
             exposed = visibility != "cluster-local"
             if exposed:
                 wanted.append(predictor_ingress(isvc))
             if scaler == "hpa":
-                wanted.append(predictor_hpa(isvc))
+                wanted += [component_hpa(isvc, component) for component in components]
             elif scaler == "keda":
-                wanted.append(predictor_scaledobject(isvc))
+                wanted += [component_scaledobject(isvc, component) for component in components]
         except RuntimeProblem as problem:
             self._invalid_spec(isvc, prev, problem)
             return DONE

@@ -5,7 +5,7 @@ custom predictor's own ``containers[0]``, and a storage-initializer), Service, I
 ``spec.transformer`` a ``<isvc>-transformer`` Deployment and Service whose container is told the
 predictor's cluster-local host by ``--predictor_host`` and which becomes the Ingress's backend
 (kserve components/transformer.go, v1beta1/transformer_custom.go, ingress/kube_ingress_reconciler.go).
-Then the autoscaler the class annotation asks for:
+Then, for each component, the autoscaler the class annotation asks for:
 ``hpa`` (the default) an autoscaling/v2 HPA, ``keda`` a KEDA ScaledObject, ``external`` and ``none``
 nothing. Who owns ``Deployment.spec.replicas`` follows the class: only for ``none`` does KServe
 write it (``replicas = minReplicas``); otherwise the Deployment is built without it, so the value
@@ -174,12 +174,11 @@ def predictor_deployment(isvc: dict[str, Any], runtime: dict[str, Any] | None,
                                  int(predictor.get("minReplicas", 1)) if owns_replicas else None)
 
 
-def transformer_deployment(isvc: dict[str, Any]) -> dict[str, Any]:
-    """The ``<isvc>-transformer`` Deployment. Simplified: KServe owns its replicas (``minReplicas``, default 1);
-    upstream also gives it the autoscaler of the class annotation."""
+def transformer_deployment(isvc: dict[str, Any], owns_replicas: bool) -> dict[str, Any]:
+    """The ``<isvc>-transformer`` Deployment; like the predictor's, `spec.replicas` only for class ``none``."""
     transformer = isvc["spec"]["transformer"]
     return _component_deployment(isvc, "transformer", transformer_container(isvc), None,
-                                 int(transformer.get("minReplicas", 1) or 1))
+                                 int(transformer.get("minReplicas", 1)) if owns_replicas else None)
 
 
 def _component_deployment(isvc: dict[str, Any], component: str, container: dict[str, Any],
@@ -235,21 +234,22 @@ def predictor_ingress(isvc: dict[str, Any]) -> dict[str, Any]:
                 "backend": {"service": {"name": entry_point(isvc), "port": {"number": 80}}}}]}}]}}
 
 
-def _replica_bounds(isvc: dict[str, Any], floor: int) -> tuple[int, int]:
-    predictor = isvc["spec"]["predictor"]
-    low = max(int(predictor.get("minReplicas", 1)), floor)
-    return low, max(int(predictor.get("maxReplicas", 0) or 0), low)
+def _replica_bounds(isvc: dict[str, Any], floor: int, component: str) -> tuple[int, int]:
+    spec_part = isvc["spec"][component]
+    low = max(int(spec_part.get("minReplicas", 1)), floor)
+    return low, max(int(spec_part.get("maxReplicas", 0) or 0), low)
 
 
-def predictor_hpa(isvc: dict[str, Any]) -> dict[str, Any]:
-    """Class ``hpa``: KServe raises a minReplicas below 1 to 1 (an HPA cannot scale to zero)."""
-    low, high = _replica_bounds(isvc, floor=1)
-    predictor = isvc["spec"]["predictor"]
-    metric = predictor.get("scaleMetric", "cpu")
-    target = {"type": "Utilization", "averageUtilization": int(predictor.get("scaleTarget", DEFAULT_CPU_UTILIZATION))}
+def component_hpa(isvc: dict[str, Any], component: str = "predictor") -> dict[str, Any]:
+    """Class ``hpa``, for each component: KServe raises a minReplicas below 1 to 1 (an HPA cannot scale to zero)."""
+    low, high = _replica_bounds(isvc, 1, component)
+    spec_part = isvc["spec"][component]
+    name = f"{isvc['metadata']['name']}-{component}"
+    metric = spec_part.get("scaleMetric", "cpu")
+    target = {"type": "Utilization", "averageUtilization": int(spec_part.get("scaleTarget", DEFAULT_CPU_UTILIZATION))}
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": predictor_name(isvc), "namespace": ns(isvc), "labels": _component_labels(isvc)},
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": predictor_name(isvc)},
+            "metadata": {"name": name, "namespace": ns(isvc), "labels": _component_labels(isvc, component)},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                      "minReplicas": low, "maxReplicas": high,
                      "metrics": [{"type": "Resource", "resource": {"name": metric, "target": target}}]}}
 
@@ -280,14 +280,15 @@ def _keda_trigger(metric: dict[str, Any]) -> dict[str, Any]:
                                                  "by the local KServe controller (Resource or External)")
 
 
-def predictor_scaledobject(isvc: dict[str, Any]) -> dict[str, Any]:
-    """Class ``keda``: minReplicas passes through unchanged as minReplicaCount (0 allowed)."""
-    low, high = _replica_bounds(isvc, floor=0)
-    predictor = isvc["spec"]["predictor"]
-    metrics = (predictor.get("autoScaling") or {}).get("metrics") or [
-        {"type": "Resource", "resource": {"name": predictor.get("scaleMetric", "cpu"), "target": {
-            "type": "Utilization", "averageUtilization": int(predictor.get("scaleTarget", DEFAULT_CPU_UTILIZATION))}}}]
+def component_scaledobject(isvc: dict[str, Any], component: str = "predictor") -> dict[str, Any]:
+    """Class ``keda``, for each component: minReplicas passes through unchanged as minReplicaCount (0 allowed)."""
+    low, high = _replica_bounds(isvc, 0, component)
+    spec_part = isvc["spec"][component]
+    name = f"{isvc['metadata']['name']}-{component}"
+    metrics = (spec_part.get("autoScaling") or {}).get("metrics") or [
+        {"type": "Resource", "resource": {"name": spec_part.get("scaleMetric", "cpu"), "target": {
+            "type": "Utilization", "averageUtilization": int(spec_part.get("scaleTarget", DEFAULT_CPU_UTILIZATION))}}}]
     return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
-            "metadata": {"name": predictor_name(isvc), "namespace": ns(isvc), "labels": _component_labels(isvc)},
-            "spec": {"scaleTargetRef": {"name": predictor_name(isvc)}, "minReplicaCount": low,
+            "metadata": {"name": name, "namespace": ns(isvc), "labels": _component_labels(isvc, component)},
+            "spec": {"scaleTargetRef": {"name": name}, "minReplicaCount": low,
                      "maxReplicaCount": max(high, 1), "triggers": [_keda_trigger(copy.deepcopy(m)) for m in metrics]}}
