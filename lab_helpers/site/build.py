@@ -41,7 +41,10 @@ def mkdocs_config(staged: Staged, docs: Path, site: Path) -> dict:
                                "content.code.copy"]},
         "plugins": ["search", "offline",  # offline: the search index as a script, usable from file://
                     {"mkdocs-jupyter": {"include_requirejs": False, "ignore_h1_titles": False,
-                                        "include_source": False, "execute": False}}],
+                                        "include_source": False, "execute": False,
+                                        # its cache of rendered notebooks (keyed by content) under build/,
+                                        # not in the folder mkdocs happens to be started from
+                                        "cache_dir": str(docs.parent / "notebook-cache")}}],
         "hooks": [hooks.__file__],
         "extra_css": [STYLESHEET.name],
         "markdown_extensions": ["admonition", "attr_list", "tables", {"toc": {"permalink": True}},
