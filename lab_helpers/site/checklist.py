@@ -2,7 +2,7 @@
 
 One table, in the lab's own words. Notebooks are named by their two-digit number and found on disk, so a
 notebook that has not landed yet shows as "not written yet" rather than a dead link; `more` on the home
-page lists any notebook no item names.
+page lists any notebook no item names. Pages are named as `links.resolve` reads them, without the suffix.
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ class MasteryItem:
 class Criterion:
     text: str
     notebooks: tuple[str, ...] = ()
-    folder: str | None = None  # a folder of the site (runbooks/, adr/, patterns/) whose pages prove it
-    wanted: int = 0  # how many pages the folder should hold, 0 when the count is not the point
+    pages: tuple[str, ...] = ()  # the repo pages that prove it ("adr/0007" names the ADR by its number)
 
 
 MASTERY: tuple[MasteryItem, ...] = (
@@ -44,8 +43,15 @@ VALIDATION: tuple[Criterion, ...] = (
     Criterion("Drift detection in place", notebooks=("09",)),
     Criterion("Every mastery item above proved by an executed notebook"),
     Criterion("The standalone comparison and its reflection", notebooks=("12",)),
-    Criterion("Serving runbooks", folder="runbooks", wanted=4),
-    Criterion("Architecture decision records", folder="adr", wanted=2),
-    Criterion("Pattern entries", folder="patterns", wanted=4),
+    Criterion("Serving runbooks: not ready, scale-to-zero failing, canary rolled back, drift alert, runtime not "
+              "loading the model", pages=("runbooks/service-not-ready", "runbooks/scale-to-zero-failing",
+                                          "runbooks/canary-rollback-triggered", "runbooks/prediction-drift-alert",
+                                          "runbooks/runtime-not-loading-model")),
+    Criterion("Decisions: KServe over Seldon Core, MLflow models over native PyTorch packaging, Flagger for canary",
+              pages=("adr/0009", "adr/0010", "adr/0007")),
+    Criterion("Pattern entries: model serving, inference shapes, serverless inference, canary deploys, the operator "
+              "pattern", pages=("patterns/model-serving", "patterns/inference-shapes", "patterns/serverless-inference",
+                                "patterns/canary-deploys", "patterns/operator-pattern")),
     Criterion("The exit test", notebooks=("13",)),
+    Criterion("A weekly log", pages=("docs/weekly-log",)),
 )

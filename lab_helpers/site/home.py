@@ -4,6 +4,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable
 
+from . import links
 from .checklist import MASTERY, VALIDATION, Criterion
 from .run_record import NotebookResult, RunRecord
 
@@ -62,12 +63,13 @@ def _notebook_cells(notebook: str | None, record: RunRecord | None) -> list[str]
 def _criterion_status(criterion: Criterion, notebooks: list[str], record: RunRecord | None,
                       folders: dict[str, list[str]]) -> tuple[str, str]:
     """(evidence links, verdict) for one validation criterion."""
-    if criterion.folder is not None:
-        index, *pages = folders.get(criterion.folder) or [None]
-        if index is None:
-            return f"no {criterion.folder}/ folder", f"✗ fewer than {criterion.wanted}"
-        evidence = f"[{len(pages)} in {criterion.folder}/]({index})"
-        return evidence, "✓" if len(pages) >= criterion.wanted else f"✗ fewer than {criterion.wanted}"
+    if criterion.pages:
+        every_page = [p for pages in folders.values() for p in pages]
+        found = {wanted: links.resolve(wanted, every_page) for wanted in criterion.pages}
+        evidence = ", ".join(f"[{posixpath.splitext(posixpath.basename(page))[0]}]({page})"
+                             for page in found.values() if page)
+        missing = [wanted for wanted, page in found.items() if page is None]
+        return evidence or "—", f"✗ missing: {', '.join(missing)}" if missing else "✓"
     if not criterion.notebooks and record is None:
         return "[the checklist](#mastery-checklist)", "committed outputs"
     if not criterion.notebooks:  # every mastery item
@@ -79,8 +81,14 @@ def _criterion_status(criterion: Criterion, notebooks: list[str], record: RunRec
         return NOT_WRITTEN, "—"
     if record is None:
         return ", ".join(map(_link, found)), "committed outputs"
-    ok = all(_proved(record.result_for(n)) for n in found)
-    return ", ".join(map(_link, found)), "✓" if ok else "✗ see the notebook's row"
+    results = [record.result_for(n) for n in found]
+    if all(map(_proved, results)):
+        verdict = "✓"
+    elif any(r is not None and not _proved(r) for r in results):
+        verdict = "✗ see the notebook's row"
+    else:
+        verdict = "not run"
+    return ", ".join(map(_link, found)), verdict
 
 
 def render(notebooks: list[str], record: RunRecord | None, folders: dict[str, list[str]]) -> str:

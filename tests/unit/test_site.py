@@ -103,8 +103,11 @@ def test_runbooks_and_adrs_named_anywhere_are_found_once_in_order():
                                                   "adr/0008-network-policy-at-the-gateway-edge.md"]
 
 
-FOLDERS = {"runbooks": ["runbooks/README.md", "runbooks/a.md", "runbooks/b.md", "runbooks/c.md", "runbooks/d.md"],
-           "adr": ["adr/index.md", "adr/0001-x.md"], "patterns": ["patterns/index.md"]}
+FOLDERS = {"runbooks": ["runbooks/README.md", "runbooks/service-not-ready.md", "runbooks/scale-to-zero-failing.md",
+                        "runbooks/canary-rollback-triggered.md", "runbooks/prediction-drift-alert.md",
+                        "runbooks/runtime-not-loading-model.md"],
+           "adr": ["adr/index.md", "adr/0007-flagger.md", "adr/0009-kserve-over-seldon.md"],
+           "patterns": ["patterns/index.md"]}
 
 
 def test_home_page_gives_each_item_its_notebook_and_this_runs_status():
@@ -124,13 +127,27 @@ def test_home_page_gives_each_item_its_notebook_and_this_runs_status():
     assert "not written yet" in rows["Flagger installed, with a canary policy on the InferenceService"]
     registry = rows["An InferenceService serving a model taken from the MLflow registry"]
     assert registry.endswith("not written yet") and "(with" not in registry  # 00 alone proves nothing here
-    assert "[4 in runbooks/](runbooks/README.md) | ✓" in rows["Serving runbooks"]
-    assert "✗ fewer than 2" in rows["Architecture decision records"]
+    runbooks = next(row for text, row in rows.items() if text.startswith("Serving runbooks"))
+    assert runbooks.endswith("[service-not-ready](runbooks/service-not-ready.md), "
+                             "[scale-to-zero-failing](runbooks/scale-to-zero-failing.md), "
+                             "[canary-rollback-triggered](runbooks/canary-rollback-triggered.md), "
+                             "[prediction-drift-alert](runbooks/prediction-drift-alert.md), "
+                             "[runtime-not-loading-model](runbooks/runtime-not-loading-model.md) | ✓")
+    decisions = next(row for text, row in rows.items() if text.startswith("Decisions"))
+    assert ("[0009-kserve-over-seldon](adr/0009-kserve-over-seldon.md), [0007-flagger](adr/0007-flagger.md) | "
+            "✗ missing: adr/0010") in decisions
+    assert rows["A weekly log"].endswith("— | ✗ missing: docs/weekly-log")
     assert "1 of 11 proved by this run" in rows["Every mastery item above proved by an executed notebook"]
     assert "✗ see the notebook's row" in rows["Scale-to-zero working"]
     rest = page.split("## The rest of the series")[1]  # notebooks no item names, discovered not listed
     assert "00_model_registry" in rest and "✗ failed: cell 7: KeyError: 'a\\|b'" in rest
     assert "2 of 3 notebooks executed without error in 57 s" in page
+
+
+def test_a_criterion_whose_notebook_this_run_skipped_is_not_run_rather_than_failed():
+    page = home.render(["02_deploy_inferenceservice.ipynb"], RunRecord("local", "run"), FOLDERS)
+    assert "| KServe running with at least one InferenceService | [02_deploy_inferenceservice](" in page
+    assert ".ipynb) | not run |" in page
 
 
 def test_an_item_proved_with_a_second_notebook_links_both():
