@@ -35,8 +35,13 @@ def free_port(host: str = HOST) -> int:
 
 
 def port_free(port: int, host: str = HOST) -> bool:
-    """Whether `port` can be bound now: a recorded port is reused only then, so URLs stay valid."""
+    """Whether `port` can be bound now: a recorded port is reused only then, so URLs stay valid.
+
+    Probed with SO_REUSEADDR, as the servers bind (aiohttp, Go's net.Listen): the connections a stopped server
+    closed linger in TIME_WAIT on its port for a minute, which blocks only a bind without it. Otherwise a
+    restarted daemon would move the gateway, and pods holding its address (their HTTP proxy) lose it."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

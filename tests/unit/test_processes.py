@@ -90,3 +90,15 @@ def test_free_port_is_bindable_and_port_free_sees_a_squatter():
     assert port_free(port)
     with socket.create_server(("127.0.0.1", port)):
         assert not port_free(port)
+
+
+def test_a_port_whose_server_stopped_is_free_despite_its_time_wait_connections():
+    """A restarted daemon keeps the gateway's port although its closed connections linger in TIME_WAIT."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server closes first: its side of the connection goes to TIME_WAIT
+        time.sleep(0.05)
+        client.close()
+    assert port_free(port)
