@@ -29,7 +29,7 @@ return {
   h1: document.querySelectorAll('h1').length,
   links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
   broken_images: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)
-                      .map(i => i.getAttribute('src').slice(0, 80)),
+                      .map(i => (i.getAttribute('src') || '(no src)').slice(0, 80)),
 };
 """
 
