@@ -53,6 +53,15 @@ RUNBOOKS: dict[str, str] = {
     "DeadlineExceeded": "runbooks/job-failed.md",
 }
 DEFAULT_RUNBOOK = "runbooks/service-not-ready.md"
+# A reason that names no page of its own (Flagger's "Failed", a phase copied from another object) still has the
+# page of its object's kind before the InferenceService default.
+KIND_RUNBOOKS: dict[str, str] = {
+    "Canary": "runbooks/canary-rollback-triggered.md",
+    "ScaledObject": "runbooks/scale-to-zero-failing.md",
+    "Job": "runbooks/job-failed.md",
+    "HelmRelease": "runbooks/install-not-ready.md",
+    "CiliumNetworkPolicy": "runbooks/caller-denied.md",
+}
 # Model formats served by a framework runtime (Triton) rather than the lab's Python runtimes: its load
 # failures (config.pbtxt, repository layout, backends) have their own runbook.
 FRAMEWORK_FORMATS = frozenset({"onnx", "triton", "tensorrt", "tensorflow", "pytorch"})
@@ -128,7 +137,7 @@ def diagnose(obj: dict[str, Any], events: list[dict[str, Any]], last: int = 5) -
             reason, message = cond.get("reason") or f"{cond.get('type')}NotTrue", cond.get("message", "")
         else:
             reason, message = "NotReady", "no status reported yet (is the controller for this kind installed?)"
-        runbook = RUNBOOKS.get(reason, DEFAULT_RUNBOOK)
+        runbook = RUNBOOKS.get(reason) or KIND_RUNBOOKS.get(obj.get("kind", ""), DEFAULT_RUNBOOK)
     return Diagnosis(
         kind=obj.get("kind", "?"), name=meta.get("name", "?"), namespace=meta.get("namespace"),
         reason=reason, message=message, events=events[-last:], runbook=runbook,

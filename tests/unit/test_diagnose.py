@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from lab_helpers.diagnosis import (CAUSES, RUNBOOKS, ContainerExit, container_exits, diagnose_service,
+from lab_helpers.diagnosis import (CAUSES, RUNBOOKS, ContainerExit, container_exits, diagnose, diagnose_service,
                                    diagnosed_reasons, pod_status_column, storage_cause)
 from lab_helpers.paths import REPO_ROOT
 
@@ -194,3 +194,16 @@ def test_events_of_a_predecessor_under_the_same_name_are_left_out() -> None:
     shown = [line for line in diagnose_service(service, [live], events, last_events=9).evidence
              if line.startswith("event")]
     assert [line.rsplit(": ", 1)[1] for line in shown] == ["this service", "this pod", "this replicaset"]
+
+
+def test_a_reason_without_its_own_page_gets_the_page_of_its_kind() -> None:
+    """Flagger writes reason Failed on a rolled-back Canary: the canary runbook, not the InferenceService default."""
+    canary = {"kind": "Canary", "metadata": {"name": "iris-rollout", "namespace": "lab"},
+              "status": {"phase": "Failed", "conditions": [
+                  {"type": "Promoted", "status": "False", "reason": "Failed",
+                   "message": "Canary analysis failed, Deployment scaled to zero."}]}}
+    found = diagnose(canary, [])
+    assert (found.reason, found.runbook) == ("Failed", "runbooks/canary-rollback-triggered.md")
+    isvc = {"kind": "InferenceService", "metadata": {"name": "iris"},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Failed"}]}}
+    assert diagnose(isvc, []).runbook == "runbooks/service-not-ready.md"
