@@ -6,7 +6,7 @@ import pytest
 
 from lab_helpers.site import checkpoints, home, links, run_record, staging
 from lab_helpers.site.checkpoints import CheckpointResult
-from lab_helpers.site.hooks import folder_links_to_index, without_remote_scripts
+from lab_helpers.site.hooks import folder_links_to_index, toc_to_heading_ids, without_remote_scripts
 from lab_helpers.site.run_record import NotebookResult, RunRecord
 
 CHECK = {"tags": ["nbval-check-output"]}
@@ -240,3 +240,19 @@ def test_building_without_executed_notebooks_says_what_to_run(tmp_path):
 
     with pytest.raises(SiteBuildError, match=r"no executed notebooks in .*: run `make lab`"):
         build_site(executed=tmp_path, site=tmp_path / "site")
+
+
+def test_the_table_of_contents_points_at_the_ids_the_headings_carry() -> None:
+    """Python-Markdown's slug drops a heading's code span; nbconvert's id keeps it: the entry follows the page."""
+    from mkdocs.structure.toc import AnchorLink
+
+    title = AnchorLink("Registry", "registry", 1)
+    section = AnchorLink("From name + alias to", "4-from-name-alias-to", 2)
+    title.children.append(section)
+    html = ('<h1 id="registry">Registry</h1><p>x</p>'
+            '<h2 id="4-from-name-alias-to-storageuri">From <em>name + alias</em> to <code>storageUri</code></h2>')
+    toc_to_heading_ids([title], html)
+    assert (title.url, section.url) == ("#registry", "#4-from-name-alias-to-storageuri")
+    other = AnchorLink("Only one", "only-one", 2)
+    toc_to_heading_ids([other], html)   # not the same headings: left as it was
+    assert other.url == "#only-one"
